@@ -1,0 +1,47 @@
+# The commands a new user types. Each one first installs whatever Debian packages are missing.
+#   make demo   build, then run the pipeline on the bundled synthetic case
+#   make test   build (release and ASan+UBSan), run every test
+#   make build  build only
+#   make bench  build, run the benchmarks
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+DEMO_CONFIG ?= configs/demo.toml
+export OMP_WAIT_POLICY ?= PASSIVE
+export CCACHE_DIR ?= $(HOME)/.cache/ccache
+
+.PHONY: all deps build build-asan test demo bench docs format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+build-asan: deps
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+
+test: build build-asan
+	ctest --preset release -j $(JOBS)
+	ctest --preset asan -j $(JOBS)
+
+demo: build
+	build/fluxkit synth ocean --config $(DEMO_CONFIG)
+	@echo
+	@echo "Demo experiment written under $$(build/fluxkit config show --config $(DEMO_CONFIG) | sed -n 's/^output_dir = "\(.*\)"/\1/p')"
+	@echo "Open a file with: ncdump -h <file>   or   python3 -c 'import xarray; print(xarray.open_dataset(\"<file>\"))'"
+
+bench: build
+	build/bench/bench_synth_ocean
+
+docs: build
+	build/fluxkit config docs > docs/config.md
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf build build-asan

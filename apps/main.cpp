@@ -1,0 +1,54 @@
+// fluxkit: one command line, `fluxkit <verb>`; each verb lives in its own apps/cmd_*.cpp.
+#include <cstdio>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/log.hpp"
+#include "fluxkit/version.hpp"
+#ifdef FLUXKIT_HAVE_TORCH
+#include "fluxkit/core/torch_runtime.hpp"
+#endif
+
+int main(int argc, char** argv) {
+  using namespace fluxkit;
+  init_logging(spdlog::level::info);
+  cli::register_sections();
+
+  CLI::App app{
+      "fluxkit: surface CO2 fluxes. Reconstructs air-sea CO2 fluxes of ocean models from time-lagged\n"
+      "physical drivers, and runs the Lagrangian transport operator. One TOML pipeline file (--config)\n"
+      "configures every stage; flags override it. Reference: docs/config.md.",
+      "fluxkit"};
+  app.set_version_flag("--version", [] {
+    std::string v = fmt::format("fluxkit {} (commit {})", kVersion, kGitCommit);
+#ifdef FLUXKIT_HAVE_TORCH
+    v += "\n" + torch_description();
+#endif
+    return v;
+  });
+  cli::GlobalOptions global;
+  std::ostringstream cmd;
+  for (int i = 0; i < argc; ++i)
+    cmd << (i ? " " : "") << argv[i];
+  global.command_line = cmd.str();
+  cli::add_global_options(app, global);
+  cli::add_synth_commands(app, global);
+  cli::add_config_commands(app, global);
+  app.require_subcommand(1);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const Error& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,48 @@
+// The run context: what every stage needs to know about the machine and reproducibility. It is built once by
+// the CLI (from the [run] config section and flags) and passed down explicitly; nothing reads it from
+// globals.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fluxkit {
+
+enum class Device { Cpu, Cuda };
+
+Device parse_device(std::string_view name);  // "cpu" | "cuda"; throws Error otherwise
+std::string_view device_name(Device d);
+
+// Number of cores this process may use (sched affinity aware), at least 1.
+int hardware_threads();
+
+struct Context {
+  int threads = 1;          // worker threads for every parallel stage, >= 1
+  std::uint64_t seed = 42;  // base seed; each stage derives its own independent streams from it
+  Device device = Device::Cpu;
+};
+
+// [run] section of the pipeline config.
+struct RunParams {
+  static constexpr std::string_view kSection = "run";
+  static constexpr std::string_view kDoc = "Machine and reproducibility settings shared by every stage.";
+
+  std::int64_t threads = 0;
+  std::int64_t seed = 42;
+  std::string device = "cpu";
+  std::string verbosity = "info";
+
+  template <class V>
+  void visit(V&& v) {
+    v("threads", threads, "Worker threads; 0 = all cores available to the process.");
+    v("seed", seed, "Base random seed; the same seed and config give the same results.");
+    v("device", device, "Device for the neural networks: `cpu` or `cuda` (needs a CUDA-enabled libtorch).");
+    v("verbosity", verbosity, "Log level: `trace`, `debug`, `info`, `warn`, `error` or `off`.");
+  }
+  void validate() const;
+};
+
+Context make_context(const RunParams& run);
+
+}  // namespace fluxkit

@@ -1,0 +1,21 @@
+// Provenance written into every output file, so a file says what made it.
+#pragma once
+
+#include <string>
+
+namespace fluxkit {
+
+struct Provenance {
+  std::string software;       // "fluxkit <version>"
+  std::string git_commit;     // commit the binary was built from ("-dirty" when the tree had changes)
+  std::string config_hash;    // hash of the effective configuration of the stage
+  std::string creation_date;  // ISO 8601 UTC; SOURCE_DATE_EPOCH, when set, fixes it (reproducible files)
+  std::string command_line;   // how the stage was invoked
+
+  static Provenance make(std::string config_hash, std::string command_line);
+};
+
+// Current time as "YYYY-MM-DDTHH:MM:SSZ", or SOURCE_DATE_EPOCH when that environment variable is set.
+std::string utc_timestamp();
+
+}  // namespace fluxkit

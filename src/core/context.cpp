@@ -1,0 +1,63 @@
+#include "fluxkit/core/context.hpp"
+
+#include <sched.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <thread>
+
+#include "fluxkit/core/config.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/log.hpp"
+
+namespace fluxkit {
+
+Device parse_device(std::string_view name) {
+  std::string n(name);
+  std::transform(n.begin(), n.end(), n.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (n == "cpu") return Device::Cpu;
+  if (n == "cuda") return Device::Cuda;
+  throw Error(fmt::format("unknown device '{}' (expected cpu or cuda)", name));
+}
+
+std::string_view device_name(Device d) {
+  return d == Device::Cuda ? "cuda" : "cpu";
+}
+
+int hardware_threads() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+void RunParams::validate() const {
+  if (threads < 0)
+    config::invalid(kSection, "threads", fmt::format("must be >= 0 (0 = all cores), got {}", threads));
+  if (seed < 0) config::invalid(kSection, "seed", fmt::format("must be >= 0, got {}", seed));
+  try {
+    parse_device(device);
+  } catch (const Error& e) {
+    config::invalid(kSection, "device", e.what());
+  }
+  try {
+    parse_log_level(verbosity);
+  } catch (const Error& e) {
+    config::invalid(kSection, "verbosity", e.what());
+  }
+}
+
+Context make_context(const RunParams& run) {
+  Context ctx;
+  ctx.threads = run.threads > 0 ? static_cast<int>(run.threads) : hardware_threads();
+  ctx.seed = static_cast<std::uint64_t>(run.seed);
+  ctx.device = parse_device(run.device);
+  return ctx;
+}
+
+}  // namespace fluxkit

@@ -1,0 +1,136 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/hash.hpp"
+#include "fluxkit/core/parallel.hpp"
+#include "fluxkit/core/progress.hpp"
+#include "fluxkit/core/provenance.hpp"
+
+namespace fluxkit {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path d = fs::temp_directory_path() / ("fluxkit_core_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+TEST(Hash, Fnv1aKnownValues) {
+  // Reference values of 64-bit FNV-1a.
+  EXPECT_EQ(fnv1a64(""), 0xcbf29ce484222325ULL);
+  EXPECT_EQ(fnv1a64("a"), 0xaf63dc4c8601ec8cULL);
+  EXPECT_EQ(hex64(fnv1a64("foobar")), "85944171f73967e8");
+}
+
+TEST(Hash, CounterRandomIsPureAndUniform) {
+  EXPECT_EQ(random_bits(1, 2, 3), random_bits(1, 2, 3));
+  EXPECT_NE(random_bits(1, 2, 3), random_bits(1, 2, 4));
+  EXPECT_NE(random_bits(1, 2, 3), random_bits(2, 2, 3));
+  double sum = 0, sum2 = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) {
+    const double z = random_normal(42, 7, static_cast<std::uint64_t>(i));
+    sum += z;
+    sum2 += z * z;
+    const double u = random_uniform(42, 8, static_cast<std::uint64_t>(i));
+    ASSERT_GT(u, 0.0);
+    ASSERT_LT(u, 1.0);
+  }
+  EXPECT_NEAR(sum / n, 0.0, 0.01);
+  EXPECT_NEAR(sum2 / n, 1.0, 0.01);
+}
+
+TEST(Parallel, CoversRangeOnceWithAnyThreadCount) {
+  for (int threads : {1, 2, 3, 8}) {
+    Context ctx;
+    ctx.threads = threads;
+    std::vector<std::atomic<int>> hits(1001);
+    parallel_for(ctx, hits.size(), [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i)
+        hits[i]++;
+    });
+    for (const auto& h : hits)
+      ASSERT_EQ(h.load(), 1);
+  }
+}
+
+TEST(Parallel, RethrowsWorkerException) {
+  Context ctx;
+  ctx.threads = 4;
+  EXPECT_THROW(parallel_for(ctx, 100,
+                            [](std::size_t b, std::size_t) {
+                              if (b > 0) throw Error("boom");
+                            }),
+               Error);
+}
+
+TEST(AtomicFile, CommitReplacesAndAbortKeepsOriginal) {
+  const fs::path dir = fresh_dir("atomic");
+  const fs::path target = dir / "sub" / "table.csv";
+  write_text_atomic(target, "a,b\n1,2\n");
+  EXPECT_EQ(slurp(target), "a,b\n1,2\n");
+  {
+    AtomicFile f(target);
+    std::ofstream(f.temp_path()) << "partial";
+    EXPECT_TRUE(fs::exists(f.temp_path()));
+    EXPECT_NE(f.temp_path().filename().string().find(".tmp-"), std::string::npos);
+    // destroyed without commit: an interrupted write
+  }
+  EXPECT_EQ(slurp(target), "a,b\n1,2\n");
+  EXPECT_EQ(std::distance(fs::directory_iterator(target.parent_path()), fs::directory_iterator{}), 1);
+  fs::remove_all(dir);
+}
+
+TEST(AtomicFile, FailedRenameNamesTarget) {
+  const fs::path dir = fresh_dir("atomic_fail");
+  AtomicFile f(dir / "x.txt");
+  // No temp file was written, so the rename fails.
+  try {
+    f.commit();
+    FAIL() << "expected an error";
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.file(), (dir / "x.txt").string());
+  }
+  fs::remove_all(dir);
+}
+
+TEST(Progress, Formatting) {
+  EXPECT_EQ(Progress::format_duration(42.4), "42 s");
+  EXPECT_EQ(Progress::format_duration(185), "3 min 05 s");
+  EXPECT_EQ(Progress::format_duration(7620), "2 h 07 min");
+  EXPECT_EQ(Progress::render_line("synth", 5, 10, "years", 10.0, 10),
+            "synth: [=====     ] 5/10 years (50%), 0.5 years/s, ETA 10 s");
+  EXPECT_EQ(Progress::render_line("synth", 0, 10, "years", 0.0, 0),
+            "synth: 0/10 years (0%), 0 years/s, ETA ?");
+}
+
+TEST(Provenance, SourceDateEpochFixesTimestamp) {
+  ::setenv("SOURCE_DATE_EPOCH", "86400", 1);
+  EXPECT_EQ(utc_timestamp(), "1970-01-02T00:00:00Z");
+  const auto p = Provenance::make("fnv1a64:0", "fluxkit synth ocean");
+  EXPECT_EQ(p.creation_date, "1970-01-02T00:00:00Z");
+  EXPECT_EQ(p.software.rfind("fluxkit ", 0), 0u);
+  EXPECT_FALSE(p.git_commit.empty());
+  ::setenv("SOURCE_DATE_EPOCH", "yesterday", 1);
+  EXPECT_THROW(utc_timestamp(), Error);
+  ::unsetenv("SOURCE_DATE_EPOCH");
+  EXPECT_EQ(utc_timestamp().size(), 20u);
+}
+
+}  // namespace
+}  // namespace fluxkit
