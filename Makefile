@@ -31,8 +31,8 @@ test: build build-asan
 demo: build
 	build/fluxkit synth ocean --config $(DEMO_CONFIG)
 	@echo
-	@echo "Demo experiment written under $$(build/fluxkit config show --config $(DEMO_CONFIG) | sed -n 's/^output_dir = "\(.*\)"/\1/p')"
-	@echo "Open a file with: ncdump -h <file>   or   python3 -c 'import xarray; print(xarray.open_dataset(\"<file>\"))'"
+	@echo "The demo experiment is under demo/data/synth/ocean/ (output_dir in $(DEMO_CONFIG))."
+	@echo "Look at a file: ncdump -h demo/data/synth/ocean/experiment_1/*hind_2018.nc"
 
 bench: build
 	build/bench/bench_synth_ocean
