@@ -30,9 +30,10 @@ test: build build-asan
 
 demo: build
 	build/fluxkit synth ocean --config $(DEMO_CONFIG)
+	build/fluxkit prepare --config $(DEMO_CONFIG)
 	@echo
-	@echo "The demo experiment is under demo/data/synth/ocean/ (output_dir in $(DEMO_CONFIG))."
-	@echo "Look at a file: ncdump -h demo/data/synth/ocean/experiment_1/*hind_2018.nc"
+	@echo "The demo experiment is under demo/data/synth/ocean/, its sample stores under demo/samples/"
+	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/samples/train.nc"
 
 bench: build
 	build/bench/bench_synth_ocean

@@ -5,6 +5,7 @@
 
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/log.hpp"
+#include "fluxkit/dataset/prepare.hpp"
 #include "fluxkit/synth/ocean.hpp"
 #ifdef FLUXKIT_HAVE_TORCH
 #include "fluxkit/core/torch_runtime.hpp"
@@ -18,6 +19,8 @@ template <class Fn>
 void for_each_section(Fn&& fn) {
   fn(std::type_identity<RunParams>{});
   fn(std::type_identity<synth::SynthOceanParams>{});
+  fn(std::type_identity<DataParams>{});
+  fn(std::type_identity<PrepareParams>{});
 }
 }  // namespace
 

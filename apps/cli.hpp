@@ -92,5 +92,6 @@ std::string config_hash(const toml::table& effective);
 
 void add_config_commands(CLI::App& app, GlobalOptions& g);
 void add_synth_commands(CLI::App& app, GlobalOptions& g);
+void add_prepare_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace fluxkit::cli

@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   global.command_line = cmd.str();
   cli::add_global_options(app, global);
   cli::add_synth_commands(app, global);
+  cli::add_prepare_command(app, global);
   cli::add_config_commands(app, global);
   app.require_subcommand(1);
 

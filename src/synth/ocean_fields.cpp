@@ -158,6 +158,11 @@ OceanModel::OceanModel(const SynthGrid& grid, const ExperimentSpec& experiment, 
         static_cast<float>(-0.25 * gauss(lat, 0, 3) + 0.2 * gauss(lat, 6, 2) + 0.15 * gauss(lat, -52, 8));
     climate_.push_back(cl);
     cell_id_.push_back(k);
+    // Noise is keyed by the location's index on the regular grid, so both layouts hold the same values.
+    const std::int32_t nxi = static_cast<std::int32_t>(grid.orca ? grid.nx - 2 : grid.nx);
+    const std::int32_t y = k / static_cast<std::int32_t>(grid.nx), x = k % static_cast<std::int32_t>(grid.nx);
+    noise_key_.push_back(static_cast<std::uint64_t>(y) * static_cast<std::uint64_t>(nxi) +
+                         static_cast<std::uint64_t>(grid.orca ? x - 1 : x));
   }
 
   // ---- anomaly modes: smooth, periodic in longitude ----
@@ -223,9 +228,7 @@ double OceanModel::anomaly(int field, int month_index, std::size_t c) const {
 }
 
 double OceanModel::noise(int month_index, std::size_t c) const {
-  return random_normal(
-      seed_, 3000,
-      static_cast<std::uint64_t>(month_index) * 0x100000000ULL + static_cast<std::uint64_t>(cell_id_[c]));
+  return random_normal(seed_, 3000, static_cast<std::uint64_t>(month_index) * 0x100000000ULL + noise_key_[c]);
 }
 
 void OceanModel::drivers(int month_index, std::span<float> out, const Context& ctx) const {

@@ -66,9 +66,9 @@ struct SynthGrid {
   std::size_t ny = 0, nx = 0;
   bool orca = false;
   std::vector<double> lat, lon, e1t, e2t;
-  std::vector<std::uint8_t> tmask;   // 1 = ocean
-  std::vector<std::int32_t> source;  // cell whose values this cell repeats (itself, or for halo/fold cells
-                                     // the interior cell they copy)
+  std::vector<std::uint8_t> tmask;    // 1 = ocean
+  std::vector<std::int32_t> source;   // cell whose values this cell repeats (itself, or for halo/fold cells
+                                      // the interior cell they copy)
   std::vector<std::int32_t> compute;  // distinct ocean cells, in grid order: the cells the physics runs on
 };
 SynthGrid make_grid(double resolution, bool orca);
@@ -106,7 +106,9 @@ class OceanModel {
   int first_month_ = 0;
   std::size_t nx_ = 0, ny_ = 0;
   std::vector<Climate> climate_;
-  std::vector<std::int32_t> cell_id_;  // interior grid index (y * nx + x): the key of the per-cell noise
+  std::vector<std::int32_t> cell_id_;  // grid index (y * nx + x) in the written layout
+  std::vector<std::uint64_t>
+      noise_key_;  // index on the regular (halo-free) grid: the key of the per-cell noise
   // Separable anomaly modes: value(c, t) = sum_k coef[f][t][k] * mode_lon[f][k][x(c)] * mode_lat[f][k][y(c)].
   std::vector<float> mode_lon_, mode_lat_;  // [f][k][nx], [f][k][ny]
   std::vector<double> coef_;                // [f][t - first_month_][k], AR(1) in time
