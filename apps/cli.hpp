@@ -43,6 +43,7 @@ class SectionFlags {
       sub->add_option(flag, values_[std::string(P::kSection)][k.key],
                       fmt::format("{} [{}, default: {}]", k.doc, k.type, k.default_value))
           ->group(fmt::format("[{}] options", P::kSection))
+          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
           ->type_name(k.type == "float"             ? "FLOAT"
                       : k.type == "integer"         ? "INT"
                       : k.type == "boolean"         ? "BOOL"

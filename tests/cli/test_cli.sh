@@ -228,6 +228,37 @@ grep -qxF 'resolution = 5.0' out.txt || fail "$name" "a line 'resolution = 5.0'"
 grep -qxF "grid = 'orca'" out.txt || fail "$name" "a line \"grid = 'orca'\"" "$(show)"
 pass "$name"
 
+# ---- prepare --------------------------------------------------------------------------------------------------
+
+name="prepare builds every store and prints cells and windows"
+run "$FLUXKIT" synth ocean --output-dir prep_data --resolution 10 --start-year 2000 --end-year 2004
+expect_success "$name"
+PREP=(--root prep_data --output-dir prep_out --train-years 2000,2001 --validation-years 2002,2003
+  --test-years 2004,2004 --train-fraction 0.3 --validation-fraction 0.3)
+run "$FLUXKIT" prepare "${PREP[@]}"
+expect_success "$name"
+expect_in "$name" err.txt "train " "validation " "North_Atlantic_test_2004_experiment_1.nc" "windows"
+for f in prep_out/train.nc prep_out/validation.nc prep_out/test/experiment_1/global/global_test_2004_experiment_1.nc \
+  prep_out/test/experiment_1/Southern_Ocean/Southern_Ocean_test_2004_experiment_1.nc; do
+  [[ -f $f ]] || fail "$name" "$f written" "$(find prep_out -type f)"
+done
+ncdump -h prep_out/train.nc >train_header.txt
+grep -qF ':features = "SST,SAL,ice_frac' train_header.txt || fail "$name" "feature list in train.nc" "$(tail -40 train_header.txt)"
+pass "$name"
+
+name="prepare with a missing year names every missing file and writes nothing"
+run "$FLUXKIT" prepare "${PREP[@]}" --output-dir prep_bad --train-years 1997,2001
+expect_failure "$name"
+expect_in "$name" err.txt "missing 3 yearly file(s)" "1997" "1998" "1999"
+[[ ! -e prep_bad/train.nc ]] || fail "$name" "no train.nc" "$(find prep_bad)"
+pass "$name"
+
+name="prepare --help lists the [prepare] and [data] flags"
+run "$FLUXKIT" prepare --help
+expect_success "$name"
+expect_in "$name" out.txt "--train-years" "--subsample" "--validation-context" "--custom-regions" "--root" "--features"
+pass "$name"
+
 echo "$passed passed, 0 failed"
 cd /
 rm -rf "$RUN"
