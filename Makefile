@@ -2,14 +2,14 @@
 #   make demo   build, then run the pipeline on the bundled synthetic case
 #   make test   build (release and ASan+UBSan), run every test
 #   make build  build only
-#   make bench  build, run the benchmarks
+#   make bench  build, run the benchmarks (make bench-prepare: prepare vs the seed's Python)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEMO_CONFIG ?= configs/demo.toml
 export OMP_WAIT_POLICY ?= PASSIVE
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps build build-asan test demo bench docs format clean
+.PHONY: all deps build build-asan test demo bench bench-prepare docs format clean
 
 all: build
 
@@ -37,6 +37,10 @@ demo: build
 
 bench: build
 	build/bench/bench_synth_ocean
+
+# fluxkit prepare against the seed's Python approach on a 1-degree experiment (minutes; see the script).
+bench-prepare: build
+	bench/compare_prepare.sh
 
 docs: build
 	build/fluxkit config docs > docs/config.md
