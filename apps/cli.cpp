@@ -6,7 +6,10 @@
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/log.hpp"
 #include "fluxkit/dataset/prepare.hpp"
+#include "fluxkit/models/torch_models.hpp"
+#include "fluxkit/models/xgboost_model.hpp"
 #include "fluxkit/synth/ocean.hpp"
+#include "fluxkit/training/train.hpp"
 #ifdef FLUXKIT_HAVE_TORCH
 #include "fluxkit/core/torch_runtime.hpp"
 #endif
@@ -21,8 +24,20 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<synth::SynthOceanParams>{});
   fn(std::type_identity<DataParams>{});
   fn(std::type_identity<PrepareParams>{});
+  fn(std::type_identity<TrainParams>{});
+  fn(std::type_identity<MlpParams>{});
+  fn(std::type_identity<LstmParams>{});
+  fn(std::type_identity<AttentionLstmParams>{});
+  fn(std::type_identity<XGBoostParams>{});
 }
 }  // namespace
+
+void register_builtin_models() {
+  register_xgboost_model();
+#ifdef FLUXKIT_HAVE_TORCH
+  register_torch_models();
+#endif
+}
 
 void register_sections() {
   for_each_section([](auto tag) { config::register_section<typename decltype(tag)::type>(); });

@@ -84,6 +84,8 @@ Invocation prepare(const GlobalOptions& g, const SectionFlags& flags);
 
 // Every config section fluxkit knows, in documentation order.
 void register_sections();
+// The model types this build has (the neural networks need libtorch).
+void register_builtin_models();
 std::string config_docs_markdown();
 std::string effective_config_toml(const config::Document& doc);
 void check_all_sections(const config::Document& doc);
@@ -94,5 +96,6 @@ std::string config_hash(const toml::table& effective);
 void add_config_commands(CLI::App& app, GlobalOptions& g);
 void add_synth_commands(CLI::App& app, GlobalOptions& g);
 void add_prepare_command(CLI::App& app, GlobalOptions& g);
+void add_train_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace fluxkit::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   using namespace fluxkit;
   init_logging(spdlog::level::info);
   cli::register_sections();
+  cli::register_builtin_models();
 
   CLI::App app{
       "fluxkit: surface CO2 fluxes. Reconstructs air-sea CO2 fluxes of ocean models from time-lagged\n"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   cli::add_global_options(app, global);
   cli::add_synth_commands(app, global);
   cli::add_prepare_command(app, global);
+  cli::add_train_command(app, global);
   cli::add_config_commands(app, global);
   app.require_subcommand(1);
 

@@ -323,6 +323,13 @@ Document Document::from_string(std::string_view text, std::string source) {
   }
 }
 
+Document Document::from_section(std::string_view section, const toml::table& table, std::string source) {
+  Document d;
+  d.source_ = std::move(source);
+  d.ensure_section(section) = table;
+  return d;
+}
+
 void Document::register_section(std::string_view name) {
   sections().emplace(name);
 }

@@ -117,6 +117,8 @@ class Document {
   Document() = default;  // an empty configuration: every key at its default
   static Document from_file(const std::filesystem::path& path);
   static Document from_string(std::string_view text, std::string source = "<string>");
+  // A document whose section `section` is `table` (e.g. hyper-parameters stored in a model artifact).
+  static Document from_section(std::string_view section, const toml::table& table, std::string source);
 
   // The file name, "+ command line" once flags or --set changed it: where errors send the user.
   const std::string& source() const { return source_; }

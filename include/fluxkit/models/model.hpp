@@ -1,0 +1,107 @@
+// One interface for every model (MLP, LSTM, attention-LSTM, XGBoost), so tuning, reconstruction and
+// explanation treat them the same. Models see normalised inputs and predict normalised targets; the sample
+// store and the artifact hold the statistics to go back to physical units.
+//
+// Input layouts (float32, row-major, contiguous), see sample_store.hpp:
+//   WindowLayout::Sequence  x[n, W, F]
+//   WindowLayout::Flat      x[n, W * F_dynamic + F_static]
+// Output: y[n], normalised target.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "fluxkit/core/context.hpp"
+#include "fluxkit/dataset/sample_store.hpp"
+
+namespace fluxkit {
+
+// What a model is built for: the input geometry of the sample stores it trains and predicts on.
+struct InputShape {
+  std::size_t window = 4;
+  std::vector<std::string> features;  // in order
+  std::vector<bool> is_static;
+  std::size_t dynamic_features() const;
+  std::size_t static_features() const;
+  std::size_t flat_width() const { return window * dynamic_features() + static_features(); }
+  static InputShape of(const SampleStore& store);
+  bool operator==(const InputShape&) const = default;
+};
+
+// Options of the fit loop shared by every model ([train] section).
+struct TrainOptions {
+  std::filesystem::path work_dir;  // checkpoints and the per-epoch CSV go here
+  bool resume = false;             // continue from the last checkpoint in work_dir
+  std::uint64_t seed = 42;
+};
+
+struct EpochRecord {
+  int epoch = 0;  // 1-based
+  double train_loss = 0, validation_loss = 0, seconds = 0;
+};
+
+struct FitResult {
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;
+  double best_validation_loss = 0;
+  std::string stop_reason;  // "patience", "max_epochs", "non-finite loss", ...
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  virtual std::string type() const = 0;  // registry name: "mlp", "lstm", "attention_lstm", "xgboost"
+  virtual WindowLayout layout() const = 0;
+  virtual const InputShape& input_shape() const = 0;
+  // Architecture, hyper-parameters and parameter count, for logs and `fluxkit describe`.
+  virtual std::string describe() const = 0;
+  // The hyper-parameters as a TOML table (stored in the artifact; the factory rebuilds the model from it).
+  virtual toml::table hyper_parameters() const = 0;
+
+  // Trains on `train`, selecting the best weights on `validation` (early stopping). Writes `losses.csv` and
+  // checkpoints into options.work_dir while training.
+  virtual FitResult fit(const SampleStore& train, const SampleStore& validation, const TrainOptions& options,
+                        const Context& ctx) = 0;
+
+  // Normalised predictions for n windows in layout(). Safe to call with large n (batched internally).
+  virtual void predict(std::span<const float> x, std::size_t n, std::span<float> y,
+                       const Context& ctx) const = 0;
+
+  // Attention weights (attention-LSTM): alpha[n, W, F] (softmax over features) and beta[n, W] (over steps).
+  virtual bool has_attention() const { return false; }
+  virtual void predict_with_attention(std::span<const float> x, std::size_t n, std::span<float> y,
+                                      std::span<float> alpha, std::span<float> beta,
+                                      const Context& ctx) const;
+
+  // Weights only, into / from a directory (the artifact writes the rest).
+  virtual void save_weights(const std::filesystem::path& dir) const = 0;
+  virtual void load_weights(const std::filesystem::path& dir) = 0;
+};
+
+// The registry: model type -> factory building an untrained model from its hyper-parameters.
+using ModelFactory =
+    std::function<std::unique_ptr<Model>(const InputShape&, const toml::table& hyper_parameters)>;
+
+struct ModelInfo {
+  std::string type;
+  std::string description;
+  WindowLayout layout;
+  ModelFactory factory;
+};
+
+void register_model(ModelInfo info);
+const ModelInfo& find_model(std::string_view type);  // throws Error listing the registered types
+std::vector<std::string> registered_models();
+std::unique_ptr<Model> make_model(std::string_view type, const InputShape& shape,
+                                  const toml::table& hyper_parameters);
+
+}  // namespace fluxkit

@@ -1,0 +1,550 @@
+// The neural networks (spec §4.1-§4.3) and their fit loop, on libtorch. The only translation unit besides
+// torch_runtime.cpp that includes torch/torch.h (slow to compile).
+#include "fluxkit/models/torch_models.hpp"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/config.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/hash.hpp"
+#include "fluxkit/models/model.hpp"
+
+namespace fluxkit {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- networks
+// -----------------------------------------------------------------------------------------------
+
+// Spec §4.1: Linear -> ReLU -> Dropout per hidden layer, then Linear to 1. Keys layers.{i}.*, output_layer.*.
+struct MlpNetImpl : torch::nn::Module {
+  MlpNetImpl(std::int64_t inputs, const std::vector<std::int64_t>& hidden, double dropout) : p(dropout) {
+    layers = register_module("layers", torch::nn::ModuleList());
+    std::int64_t prev = inputs;
+    for (auto h : hidden) {
+      layers->push_back(torch::nn::Linear(prev, h));
+      prev = h;
+    }
+    output_layer = register_module("output_layer", torch::nn::Linear(prev, 1));
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    for (const auto& layer : *layers) {
+      x = torch::relu(layer->as<torch::nn::Linear>()->forward(x));
+      x = torch::dropout(x, p, is_training());
+    }
+    return output_layer->forward(x).squeeze(-1);
+  }
+  torch::nn::ModuleList layers{nullptr};
+  torch::nn::Linear output_layer{nullptr};
+  double p;
+};
+TORCH_MODULE(MlpNet);
+
+// Spec §4.2: stacked LSTM (batch first), last step -> Dropout -> Linear. Keys lstm.*_l{k}, fc1.*.
+struct LstmNetImpl : torch::nn::Module {
+  LstmNetImpl(std::int64_t features, std::int64_t hidden, std::int64_t layers_, double dropout) : p(dropout) {
+    lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(features, hidden)
+                                                       .num_layers(layers_)
+                                                       .dropout(layers_ > 1 ? dropout : 0.0)
+                                                       .batch_first(true)));
+    fc1 = register_module("fc1", torch::nn::Linear(hidden, 1));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    const torch::Tensor out = std::get<0>(lstm->forward(x));
+    const torch::Tensor last = out.select(1, out.size(1) - 1);
+    return fc1->forward(torch::dropout(last, p, is_training())).squeeze(-1);
+  }
+  torch::nn::LSTM lstm{nullptr};
+  torch::nn::Linear fc1{nullptr};
+  double p;
+};
+TORCH_MODULE(LstmNet);
+
+// Spec §4.3: e_t = V tanh(W [h_{t-1}; c_{t-1}] + U x_t), alpha_t = softmax_F(e_t), x~_t = alpha_t * x_t.
+struct InputAttentionImpl : torch::nn::Module {
+  InputAttentionImpl(std::int64_t features, std::int64_t hidden) {
+    W = register_module("W", torch::nn::Linear(2 * hidden, hidden));
+    U = register_module("U", torch::nn::Linear(features, hidden));
+    V = register_module("V", torch::nn::Linear(hidden, features));
+  }
+  torch::nn::Linear W{nullptr}, U{nullptr}, V{nullptr};
+};
+TORCH_MODULE(InputAttention);
+
+// LSTMCell loop over the window with input attention, then temporal attention s_t = w^T h_t + b,
+// beta = softmax_W(s), context = sum_t beta_t h_t, y = fc1(dropout(context)). Keys lstm_cell.*,
+// attention.{W,U,V}.*, temporal_attention.*, fc1.* (the seed's unused lstm_layer is not built).
+struct AttentionLstmNetImpl : torch::nn::Module {
+  AttentionLstmNetImpl(std::int64_t features, std::int64_t hidden_, double dropout)
+      : hidden(hidden_), p(dropout) {
+    lstm_cell = register_module("lstm_cell", torch::nn::LSTMCell(features, hidden));
+    attention = register_module("attention", InputAttention(features, hidden));
+    temporal_attention = register_module("temporal_attention", torch::nn::Linear(hidden, 1));
+    fc1 = register_module("fc1", torch::nn::Linear(hidden, 1));
+  }
+  // Returns y [B]; fills alpha [B, W, F] and beta [B, W] when asked.
+  torch::Tensor forward(const torch::Tensor& x, torch::Tensor* alpha = nullptr,
+                        torch::Tensor* beta = nullptr) {
+    const auto B = x.size(0), W = x.size(1);
+    torch::Tensor h = torch::zeros({B, hidden}, x.options()), c = torch::zeros({B, hidden}, x.options());
+    std::vector<torch::Tensor> hs, alphas;
+    for (std::int64_t t = 0; t < W; ++t) {
+      const torch::Tensor xt = x.select(1, t);
+      const torch::Tensor e = attention->V->forward(
+          torch::tanh(attention->W->forward(torch::cat({h, c}, 1)) + attention->U->forward(xt)));
+      const torch::Tensor a = torch::softmax(e, 1);
+      std::tie(h, c) = lstm_cell->forward(a * xt, std::make_tuple(h, c));
+      hs.push_back(h);
+      if (alpha != nullptr) alphas.push_back(a);
+    }
+    const torch::Tensor seq = torch::stack(hs, 1);                                            // [B, W, H]
+    const torch::Tensor b = torch::softmax(temporal_attention->forward(seq).squeeze(-1), 1);  // [B, W]
+    const torch::Tensor context = (b.unsqueeze(-1) * seq).sum(1);
+    if (alpha != nullptr) *alpha = torch::stack(alphas, 1);
+    if (beta != nullptr) *beta = b;
+    return fc1->forward(torch::dropout(context, p, is_training())).squeeze(-1);
+  }
+  torch::nn::LSTMCell lstm_cell{nullptr};
+  InputAttention attention{nullptr};
+  torch::nn::Linear temporal_attention{nullptr}, fc1{nullptr};
+  std::int64_t hidden;
+  double p;
+};
+TORCH_MODULE(AttentionLstmNet);
+
+// ---- the Model around a network
+// -----------------------------------------------------------------------------
+
+torch::Device device_of(const Context& ctx) {
+  return ctx.device == Device::Cuda ? torch::kCUDA : torch::kCPU;
+}
+
+void check_finite(std::span<const float> x, std::size_t width) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    if (!std::isfinite(x[i]))
+      throw Error(
+          fmt::format("non-finite model input at row {}, column {} ({})", i / width, i % width, x[i]));
+}
+
+// Writes a file atomically through an OutputArchive.
+void save_archive(torch::serialize::OutputArchive& archive, const fs::path& path) {
+  AtomicFile file(path);
+  archive.save_to(file.temp_path().string());
+  file.commit();
+}
+
+template <class Params>
+Params read_params(const toml::table& table) {
+  return config::Document::from_section(Params::kSection, table, "<model hyper-parameters>")
+      .template get<Params>();
+}
+
+class TorchModel : public Model {
+ public:
+  TorchModel(std::string type, WindowLayout layout, InputShape shape, TorchFitParams fit, toml::table hp)
+      : type_(std::move(type)), layout_(layout), shape_(std::move(shape)), fit_(fit), hp_(std::move(hp)) {}
+
+  std::string type() const override { return type_; }
+  WindowLayout layout() const override { return layout_; }
+  const InputShape& input_shape() const override { return shape_; }
+  toml::table hyper_parameters() const override { return hp_; }
+  std::string describe() const override {
+    std::int64_t n = 0;
+    for (const auto& p : module().parameters())
+      n += p.numel();
+    return fmt::format("{}: {}; {} parameters", type_, architecture(), n);
+  }
+
+  FitResult fit(const SampleStore& train, const SampleStore& validation, const TrainOptions& options,
+                const Context& ctx) override;
+  void predict(std::span<const float> x, std::size_t n, std::span<float> y,
+               const Context& ctx) const override;
+  void save_weights(const fs::path& dir) const override;
+  void load_weights(const fs::path& dir) override;
+
+ protected:
+  virtual void build() = 0;  // a fresh, randomly initialised network
+  virtual torch::nn::Module& module() const = 0;
+  virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  virtual std::string architecture() const = 0;
+
+  std::size_t row_width() const {
+    return layout_ == WindowLayout::Flat ? shape_.flat_width() : shape_.window * shape_.features.size();
+  }
+  torch::Tensor to_input(const float* data, std::size_t n) const {
+    auto t = torch::from_blob(const_cast<float*>(data), {static_cast<std::int64_t>(n * row_width())},
+                              torch::kFloat32);
+    if (layout_ == WindowLayout::Flat)
+      return t.view({static_cast<std::int64_t>(n), static_cast<std::int64_t>(row_width())});
+    return t.view({static_cast<std::int64_t>(n), static_cast<std::int64_t>(shape_.window),
+                   static_cast<std::int64_t>(shape_.features.size())});
+  }
+  void check_store(const SampleStore& s) const {
+    const InputShape other = InputShape::of(s);
+    if (!(other == shape_))
+      throw Error(fmt::format("{}: features [{}] / window {} differ from the model's [{}] / window {}",
+                              s.path().string(), fmt::join(other.features, ", "), other.window,
+                              fmt::join(shape_.features, ", "), shape_.window));
+  }
+  double evaluate(const SampleStore& store, torch::Device device);
+
+  std::string type_;
+  WindowLayout layout_;
+  InputShape shape_;
+  TorchFitParams fit_;
+  toml::table hp_;
+};
+
+double TorchModel::evaluate(const SampleStore& store, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  module().eval();
+  WindowBatches batches(store, 4096, layout_, false, 0);
+  std::vector<float> x, y;
+  std::vector<std::uint64_t> ids;
+  double sum = 0;
+  std::size_t count = 0;
+  while (batches.next(x, y, ids)) {
+    const auto pred = forward(to_input(x.data(), ids.size()).to(device)).to(torch::kCPU);
+    const auto target = torch::from_blob(y.data(), {static_cast<std::int64_t>(y.size())}, torch::kFloat32);
+    sum += torch::mse_loss(pred, target, torch::Reduction::Sum).item<double>();
+    count += ids.size();
+  }
+  return sum / static_cast<double>(std::max<std::size_t>(1, count));
+}
+
+FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validation,
+                          const TrainOptions& options, const Context& ctx) {
+  check_store(train);
+  check_store(validation);
+  if (train.windows() == 0 || validation.windows() == 0)
+    throw Error("fit: empty training or validation store");
+  const torch::Device device = device_of(ctx);
+  torch::manual_seed(options.seed);
+  build();
+  module().to(device);
+  torch::optim::Adam optimizer(module().parameters(),
+                               torch::optim::AdamOptions(fit_.learning_rate).weight_decay(fit_.weight_decay));
+  fs::create_directories(options.work_dir);
+  const fs::path checkpoint = options.work_dir / "checkpoint.pt";
+  const fs::path losses = options.work_dir / "losses.csv";
+
+  FitResult result;
+  result.best_validation_loss = std::numeric_limits<double>::infinity();
+  int no_improve = 0, start_epoch = 1;
+  std::vector<torch::Tensor> best;  // best weights, on the CPU
+  auto snapshot = [&] {
+    best.clear();
+    for (const auto& p : module().parameters())
+      best.push_back(p.detach().to(torch::kCPU).clone());
+  };
+  auto restore_best = [&] {
+    torch::NoGradGuard no_grad;
+    auto params = module().parameters();
+    for (std::size_t i = 0; i < best.size(); ++i)
+      params[i].copy_(best[i].to(device));
+  };
+  auto generator = at::detail::getDefaultCPUGenerator();
+
+  if (options.resume && fs::exists(checkpoint)) {
+    torch::serialize::InputArchive a;
+    a.load_from(checkpoint.string());
+    torch::NoGradGuard no_grad;
+    auto params = module().parameters();
+    // InputArchive::read aliases a defined tensor onto the stored one: read into fresh tensors only.
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      torch::Tensor current, best_i;
+      a.read(fmt::format("param.{}", i), current);
+      params[i].copy_(current.to(device));
+      a.read(fmt::format("best.{}", i), best_i);
+      best.push_back(best_i.clone());
+    }
+    torch::serialize::InputArchive opt;
+    a.read("optimizer", opt);
+    optimizer.load(opt);
+    torch::Tensor state, rng, t;
+    a.read("state", state);  // epoch, best_epoch, no_improve, best_loss
+    a.read("history", t);
+    a.read("rng", rng);
+    generator.set_state(rng);
+    start_epoch = static_cast<int>(state[0].item<double>()) + 1;
+    result.best_epoch = static_cast<int>(state[1].item<double>());
+    no_improve = static_cast<int>(state[2].item<double>());
+    result.best_validation_loss = state[3].item<double>();
+    for (std::int64_t r = 0; r < t.size(0); ++r)
+      result.history.push_back({static_cast<int>(t[r][0].item<double>()), t[r][1].item<double>(),
+                                t[r][2].item<double>(), t[r][3].item<double>()});
+    spdlog::info("{}: resuming after epoch {} (best validation loss {:.6g} at epoch {})", type_,
+                 start_epoch - 1, result.best_validation_loss, result.best_epoch);
+  }
+
+  std::vector<float> x, y;
+  std::vector<std::uint64_t> ids;
+  result.stop_reason = "max_epochs";
+  for (int epoch = start_epoch; epoch <= fit_.max_epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    module().train();
+    WindowBatches batches(train, static_cast<std::size_t>(fit_.batch_size), layout_, true,
+                          mix64(options.seed) ^ static_cast<std::uint64_t>(epoch));
+    double sum = 0;
+    std::size_t count = 0;
+    bool finite = true;
+    while (batches.next(x, y, ids)) {
+      const auto input = to_input(x.data(), ids.size()).to(device);
+      const auto target =
+          torch::from_blob(y.data(), {static_cast<std::int64_t>(y.size())}, torch::kFloat32).to(device);
+      optimizer.zero_grad();
+      const auto loss = torch::mse_loss(forward(input), target);
+      const double value = loss.item<double>();
+      if (!std::isfinite(value)) {
+        finite = false;
+        break;
+      }
+      loss.backward();
+      optimizer.step();
+      sum += value * static_cast<double>(ids.size());
+      count += ids.size();
+    }
+    const double val = finite ? evaluate(validation, device) : std::nan("");
+    if (!finite || !std::isfinite(val)) {
+      result.stop_reason =
+          fmt::format("non-finite {} loss in epoch {}", finite ? "validation" : "training", epoch);
+      spdlog::error("{}: {}; keeping the weights of epoch {} (last good checkpoint: {})", type_,
+                    result.stop_reason, result.best_epoch, checkpoint.string());
+      break;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    result.history.push_back({epoch, sum / static_cast<double>(count), val, seconds});
+    const bool improved = val < result.best_validation_loss;
+    if (improved) {
+      result.best_validation_loss = val;
+      result.best_epoch = epoch;
+      no_improve = 0;
+      snapshot();
+    } else {
+      ++no_improve;
+    }
+    spdlog::info("{}: epoch {}/{} train {:.6g} validation {:.6g}{} ({:.1f} s)", type_, epoch, fit_.max_epochs,
+                 sum / static_cast<double>(count), val, improved ? " (best)" : "", seconds);
+
+    std::string csv = "epoch,train_loss,validation_loss,seconds\n";
+    for (const auto& r : result.history)
+      csv += fmt::format("{},{:.9g},{:.9g},{:.3f}\n", r.epoch, r.train_loss, r.validation_loss, r.seconds);
+    write_text_atomic(losses, csv);
+    {
+      torch::serialize::OutputArchive a;
+      const auto params = module().parameters();
+      for (std::size_t i = 0; i < params.size(); ++i) {
+        a.write(fmt::format("param.{}", i), params[i].detach().to(torch::kCPU));
+        a.write(fmt::format("best.{}", i), best[i]);
+      }
+      torch::serialize::OutputArchive opt;
+      optimizer.save(opt);
+      a.write("optimizer", opt);
+      a.write("state", torch::tensor({static_cast<double>(epoch), static_cast<double>(result.best_epoch),
+                                      static_cast<double>(no_improve), result.best_validation_loss},
+                                     torch::kFloat64));
+      std::vector<double> hist;
+      for (const auto& h : result.history)
+        hist.insert(hist.end(), {static_cast<double>(h.epoch), h.train_loss, h.validation_loss, h.seconds});
+      a.write("history", torch::from_blob(hist.data(), {static_cast<std::int64_t>(result.history.size()), 4},
+                                          torch::kFloat64)
+                             .clone());
+      a.write("rng", generator.get_state());
+      save_archive(a, checkpoint);
+    }
+    if (no_improve >= fit_.patience) {
+      result.stop_reason = "patience";
+      break;
+    }
+  }
+  if (best.empty()) throw Error(fmt::format("{}: no epoch finished with a finite validation loss", type_));
+  restore_best();
+  module().eval();
+  return result;
+}
+
+void TorchModel::predict(std::span<const float> x, std::size_t n, std::span<float> y,
+                         const Context& ctx) const {
+  const std::size_t width = row_width();
+  if (x.size() != n * width || y.size() != n)
+    throw Error(fmt::format("{}: predict needs {} inputs and {} outputs for {} windows, got {} and {}", type_,
+                            n * width, n, n, x.size(), y.size()));
+  check_finite(x, width);
+  torch::NoGradGuard no_grad;
+  module().eval();
+  const torch::Device device = device_of(ctx);
+  module().to(device);
+  constexpr std::size_t kChunk = 16384;
+  for (std::size_t i = 0; i < n; i += kChunk) {
+    const std::size_t m = std::min(kChunk, n - i);
+    const auto out = const_cast<TorchModel*>(this)
+                         ->forward(to_input(x.data() + i * width, m).to(device))
+                         .to(torch::kCPU)
+                         .contiguous();
+    std::copy(out.data_ptr<float>(), out.data_ptr<float>() + m, y.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+}
+
+void TorchModel::save_weights(const fs::path& dir) const {
+  torch::serialize::OutputArchive a;
+  for (const auto& p : module().named_parameters())
+    a.write(p.key(), p.value().detach().to(torch::kCPU));
+  save_archive(a, dir / "weights.pt");
+}
+
+void TorchModel::load_weights(const fs::path& dir) {
+  const fs::path path = dir / "weights.pt";
+  if (!fs::exists(path)) throw FileError(path.string(), "", "weights file not found");
+  torch::serialize::InputArchive a;
+  try {
+    a.load_from(path.string());
+  } catch (const c10::Error& e) {
+    throw FileError(path.string(), "", fmt::format("unreadable weights: {}", e.what_without_backtrace()));
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& p : module().named_parameters()) {
+    torch::Tensor t;
+    if (!a.try_read(p.key(), t)) throw FileError(path.string(), p.key(), "parameter missing");
+    if (t.sizes() != p.value().sizes())
+      throw FileError(path.string(), p.key(),
+                      fmt::format("shape [{}] differs from the model's [{}]", fmt::join(t.sizes(), ", "),
+                                  fmt::join(p.value().sizes(), ", ")));
+    p.value().copy_(t);
+  }
+}
+
+class MlpModel final : public TorchModel {
+ public:
+  MlpModel(const InputShape& shape, const MlpParams& p)
+      : TorchModel("mlp", WindowLayout::Flat, shape, p.fit, config::to_table(p)), params_(p) {
+    build();
+  }
+
+ protected:
+  void build() override {
+    net_ = MlpNet(static_cast<std::int64_t>(shape_.flat_width()), params_.hidden_dims, params_.dropout);
+  }
+  torch::nn::Module& module() const override { return *net_; }
+  torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
+  std::string architecture() const override {
+    return fmt::format("{} -> {} -> 1, ReLU, dropout {}", shape_.flat_width(),
+                       fmt::join(params_.hidden_dims, " -> "), params_.dropout);
+  }
+
+ private:
+  MlpParams params_;
+  mutable MlpNet net_{nullptr};  // modules carry train/eval state: mutable by nature
+};
+
+class LstmModel final : public TorchModel {
+ public:
+  LstmModel(const InputShape& shape, const LstmParams& p)
+      : TorchModel("lstm", WindowLayout::Sequence, shape, p.fit, config::to_table(p)), params_(p) {
+    build();
+  }
+
+ protected:
+  void build() override {
+    net_ = LstmNet(static_cast<std::int64_t>(shape_.features.size()), params_.hidden_dim, params_.num_layers,
+                   params_.dropout);
+  }
+  torch::nn::Module& module() const override { return *net_; }
+  torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
+  std::string architecture() const override {
+    return fmt::format("LSTM({} -> {}, {} layers), last step -> Linear({}, 1), dropout {}",
+                       shape_.features.size(), params_.hidden_dim, params_.num_layers, params_.hidden_dim,
+                       params_.dropout);
+  }
+
+ private:
+  LstmParams params_;
+  mutable LstmNet net_{nullptr};
+};
+
+class AttentionLstmModel final : public TorchModel {
+ public:
+  AttentionLstmModel(const InputShape& shape, const AttentionLstmParams& p)
+      : TorchModel("attention_lstm", WindowLayout::Sequence, shape, p.fit, config::to_table(p)), params_(p) {
+    build();
+  }
+  bool has_attention() const override { return true; }
+  void predict_with_attention(std::span<const float> x, std::size_t n, std::span<float> y,
+                              std::span<float> alpha, std::span<float> beta,
+                              const Context& ctx) const override {
+    const std::size_t W = shape_.window, F = shape_.features.size();
+    if (x.size() != n * W * F || y.size() != n || alpha.size() != n * W * F || beta.size() != n * W)
+      throw Error(
+          fmt::format("attention_lstm: buffers for {} windows must hold x {}, y {}, alpha {}, beta {}", n,
+                      n * W * F, n, n * W * F, n * W));
+    check_finite(x, W * F);
+    torch::NoGradGuard no_grad;
+    net_->eval();
+    const torch::Device device = device_of(ctx);
+    net_->to(device);
+    constexpr std::size_t kChunk = 16384;
+    for (std::size_t i = 0; i < n; i += kChunk) {
+      const std::size_t m = std::min(kChunk, n - i);
+      torch::Tensor a, b;
+      const auto out =
+          net_->forward(to_input(x.data() + i * W * F, m).to(device), &a, &b).to(torch::kCPU).contiguous();
+      a = a.to(torch::kCPU).contiguous();
+      b = b.to(torch::kCPU).contiguous();
+      std::copy(out.data_ptr<float>(), out.data_ptr<float>() + m, y.begin() + static_cast<std::ptrdiff_t>(i));
+      std::copy(a.data_ptr<float>(), a.data_ptr<float>() + m * W * F,
+                alpha.begin() + static_cast<std::ptrdiff_t>(i * W * F));
+      std::copy(b.data_ptr<float>(), b.data_ptr<float>() + m * W,
+                beta.begin() + static_cast<std::ptrdiff_t>(i * W));
+    }
+  }
+
+ protected:
+  void build() override {
+    net_ = AttentionLstmNet(static_cast<std::int64_t>(shape_.features.size()), params_.hidden_dim,
+                            params_.dropout);
+  }
+  torch::nn::Module& module() const override { return *net_; }
+  torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
+  std::string architecture() const override {
+    return fmt::format(
+        "input attention + LSTMCell({} -> {}) + temporal attention -> Linear({}, 1), dropout {}",
+        shape_.features.size(), params_.hidden_dim, params_.hidden_dim, params_.dropout);
+  }
+
+ private:
+  AttentionLstmParams params_;
+  mutable AttentionLstmNet net_{nullptr};
+};
+
+}  // namespace
+
+void register_torch_models() {
+  register_model({"mlp", std::string(MlpParams::kDoc), WindowLayout::Flat,
+                  [](const InputShape& s, const toml::table& hp) {
+                    return std::unique_ptr<Model>(std::make_unique<MlpModel>(s, read_params<MlpParams>(hp)));
+                  }});
+  register_model({"lstm", std::string(LstmParams::kDoc), WindowLayout::Sequence,
+                  [](const InputShape& s, const toml::table& hp) {
+                    return std::unique_ptr<Model>(
+                        std::make_unique<LstmModel>(s, read_params<LstmParams>(hp)));
+                  }});
+  register_model({"attention_lstm", std::string(AttentionLstmParams::kDoc), WindowLayout::Sequence,
+                  [](const InputShape& s, const toml::table& hp) {
+                    return std::unique_ptr<Model>(
+                        std::make_unique<AttentionLstmModel>(s, read_params<AttentionLstmParams>(hp)));
+                  }});
+}
+
+}  // namespace fluxkit

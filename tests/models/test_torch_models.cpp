@@ -1,0 +1,240 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "fluxkit/core/config.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/torch_runtime.hpp"
+#include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/model.hpp"
+#include "fluxkit/models/torch_models.hpp"
+#include "fluxkit/training/train.hpp"
+#include "store_fixture.hpp"
+
+namespace fluxkit {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TorchModels : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { register_torch_models(); }
+  void SetUp() override {
+    ctx_.threads = 2;
+    configure_torch(ctx_);
+    work_ = fs::temp_directory_path() / ("fluxkit_torch_" + std::to_string(::getpid()) + "_" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(work_);
+  }
+  void TearDown() override { fs::remove_all(work_); }
+
+  static toml::table small(const std::string& type, std::int64_t epochs) {
+    if (type == "mlp") {
+      MlpParams p;
+      p.hidden_dims = {32, 32};
+      p.fit.max_epochs = epochs;
+      p.fit.batch_size = 64;
+      p.fit.learning_rate = 3e-3;
+      return config::to_table(p);
+    }
+    if (type == "lstm") {
+      LstmParams p;
+      p.hidden_dim = 16;
+      p.num_layers = 2;
+      p.dropout = 0.1;
+      p.fit.max_epochs = epochs;
+      p.fit.batch_size = 64;
+      p.fit.learning_rate = 3e-3;
+      return config::to_table(p);
+    }
+    AttentionLstmParams p;
+    p.hidden_dim = 16;
+    p.fit.max_epochs = epochs;
+    p.fit.batch_size = 64;
+    p.fit.learning_rate = 3e-3;
+    return config::to_table(p);
+  }
+  std::vector<float> predict_all(const Model& m, const SampleStore& s) const {
+    WindowBatches b(s, 100000, m.layout(), false, 0);
+    std::vector<float> x, y, out;
+    std::vector<std::uint64_t> ids;
+    while (b.next(x, y, ids)) {
+      std::vector<float> p(ids.size());
+      m.predict(x, ids.size(), p, ctx_);
+      out.insert(out.end(), p.begin(), p.end());
+    }
+    return out;
+  }
+
+  Context ctx_;
+  fs::path work_;
+};
+
+TEST_F(TorchModels, ForwardShapesAndAttentionWeightsSumToOne) {
+  const SampleStore val(testing::small_stores().validation);
+  const InputShape shape = InputShape::of(val);
+  for (const char* type : {"mlp", "lstm", "attention_lstm"}) {
+    auto m = make_model(type, shape, small(type, 1));
+    const std::size_t n = 37;
+    std::vector<std::uint64_t> ids(n);
+    std::iota(ids.begin(), ids.end(), 0);
+    const std::size_t width =
+        m->layout() == WindowLayout::Flat ? val.flat_width() : val.window() * val.features();
+    std::vector<float> x(n * width), y(n), out(n);
+    if (m->layout() == WindowLayout::Flat)
+      val.gather_flat(ids, x, y);
+    else
+      val.gather_sequence(ids, x, y);
+    m->predict(x, n, out, ctx_);
+    for (float v : out)
+      EXPECT_TRUE(std::isfinite(v)) << type;
+    EXPECT_NE(m->describe().find("parameters"), std::string::npos);
+    EXPECT_EQ(m->has_attention(), std::string(type) == "attention_lstm");
+    if (m->has_attention()) {
+      const std::size_t W = val.window(), F = val.features();
+      std::vector<float> alpha(n * W * F), beta(n * W), y2(n);
+      m->predict_with_attention(x, n, y2, alpha, beta, ctx_);
+      for (std::size_t i = 0; i < n; ++i) {
+        EXPECT_FLOAT_EQ(y2[i], out[i]);
+        double sb = 0;
+        for (std::size_t t = 0; t < W; ++t) {
+          sb += beta[i * W + t];
+          double sa = 0;
+          for (std::size_t f = 0; f < F; ++f)
+            sa += alpha[(i * W + t) * F + f];
+          EXPECT_NEAR(sa, 1.0, 1e-5);
+        }
+        EXPECT_NEAR(sb, 1.0, 1e-5);
+      }
+    }
+  }
+  // The seed's default architectures: parameter counts of spec §4 (44- and 14-feature inputs).
+  EXPECT_NE(make_model("mlp", shape, config::to_table(MlpParams{}))->describe().find("110400 parameters"),
+            std::string::npos);
+  EXPECT_NE(make_model("lstm", shape, config::to_table(LstmParams{}))->describe().find("338049 parameters"),
+            std::string::npos);
+  EXPECT_NE(make_model("attention_lstm", shape, config::to_table(AttentionLstmParams{}))
+                ->describe()
+                .find("417808 parameters"),
+            std::string::npos);
+}
+
+TEST_F(TorchModels, OverfitsOneBatch) {
+  const SampleStore tiny(testing::small_stores().tiny);
+  ASSERT_LE(tiny.windows(), 128u);
+  MlpParams p;
+  p.hidden_dims = {64, 64};
+  p.fit.batch_size = 128;
+  p.fit.learning_rate = 1e-2;
+  p.fit.max_epochs = 400;
+  p.fit.patience = 400;
+  auto m = make_model("mlp", InputShape::of(tiny), config::to_table(p));
+  const FitResult r = m->fit(tiny, tiny, TrainOptions{work_, false, 1}, ctx_);
+  EXPECT_LT(r.best_validation_loss, 0.01);  // memorised
+}
+
+TEST_F(TorchModels, TrainingBeatsTheBaselinesAndIsRepeatable) {
+  const SampleStore train(testing::small_stores().train), val(testing::small_stores().validation);
+  const Baselines base = baseline_mse(train, val);
+  EXPECT_LT(base.linear_mse, base.mean_mse);
+  auto a = make_model("lstm", InputShape::of(train), small("lstm", 6));
+  const FitResult r = a->fit(train, val, TrainOptions{work_ / "a", false, 5}, ctx_);
+  EXPECT_LT(r.best_validation_loss, 0.5 * base.mean_mse);
+  EXPECT_EQ(r.history.size(), 6u);
+  EXPECT_TRUE(fs::exists(work_ / "a" / "losses.csv"));
+  // Same seed, same threads: the same weights.
+  auto b = make_model("lstm", InputShape::of(train), small("lstm", 6));
+  b->fit(train, val, TrainOptions{work_ / "b", false, 5}, ctx_);
+  EXPECT_EQ(predict_all(*a, val), predict_all(*b, val));
+}
+
+TEST_F(TorchModels, ResumeEndsWithTheSameWeights) {
+  const SampleStore train(testing::small_stores().train), val(testing::small_stores().validation);
+  // attention_lstm: dropout, so the random generator state must be restored too.
+  AttentionLstmParams p;
+  p.hidden_dim = 16;
+  p.dropout = 0.3;
+  p.fit.batch_size = 64;
+  p.fit.max_epochs = 4;
+  p.fit.patience = 100;
+  auto full = make_model("attention_lstm", InputShape::of(train), config::to_table(p));
+  const FitResult rf = full->fit(train, val, TrainOptions{work_ / "full", false, 9}, ctx_);
+  // An interrupted run: stops after epoch 2 (its checkpoint is what a kill -9 leaves), then resumes.
+  AttentionLstmParams first = p;
+  first.fit.max_epochs = 2;
+  make_model("attention_lstm", InputShape::of(train), config::to_table(first))
+      ->fit(train, val, TrainOptions{work_ / "cut", false, 9}, ctx_);
+  auto resumed = make_model("attention_lstm", InputShape::of(train), config::to_table(p));
+  const FitResult rr = resumed->fit(train, val, TrainOptions{work_ / "cut", true, 9}, ctx_);
+  ASSERT_EQ(rr.history.size(), 4u);
+  for (std::size_t e = 0; e < 4; ++e)
+    EXPECT_DOUBLE_EQ(rr.history[e].validation_loss, rf.history[e].validation_loss);
+  EXPECT_EQ(predict_all(*full, val), predict_all(*resumed, val));
+}
+
+TEST_F(TorchModels, ArtifactRoundTripIsIdentical) {
+  const SampleStore train(testing::small_stores().train), val(testing::small_stores().validation);
+  for (const char* type : {"mlp", "attention_lstm"}) {
+    auto m = make_model(type, InputShape::of(train), small(type, 1));
+    const FitResult r = m->fit(train, val, TrainOptions{work_ / type, false, 3}, ctx_);
+    ArtifactInfo info;
+    info.type = type;
+    info.shape = InputShape::of(train);
+    info.stats = train.stats();
+    info.best_epoch = r.best_epoch;
+    save_artifact(work_ / (std::string(type) + "_artifact"), *m, info, work_ / type / "losses.csv");
+    const LoadedModel loaded = load_artifact(work_ / (std::string(type) + "_artifact"));
+    EXPECT_EQ(loaded.info.type, type);
+    EXPECT_EQ(loaded.info.shape, info.shape);
+    EXPECT_EQ(predict_all(*m, val), predict_all(*loaded.model, val));
+    EXPECT_NO_THROW(check_store_matches(loaded.info, val));
+  }
+}
+
+TEST_F(TorchModels, BadInputsAreErrors) {
+  const SampleStore train(testing::small_stores().train), val(testing::small_stores().validation);
+  auto m = make_model("mlp", InputShape::of(train), small("mlp", 1));
+  std::vector<float> x(val.flat_width() * 2, 0.0f), y(2);
+  x[val.flat_width() + 3] = std::nanf("");
+  try {
+    m->predict(x, 2, y, ctx_);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite model input at row 1, column 3"), std::string::npos)
+        << e.what();
+  }
+  InputShape other = InputShape::of(train);
+  other.features.back() = "chlorophyll";
+  auto wrong = make_model("mlp", other, small("mlp", 1));
+  EXPECT_THROW(wrong->fit(train, val, TrainOptions{work_, false, 1}, ctx_), Error);
+  // An artifact of a newer format, or one whose model type is unknown.
+  ArtifactInfo info;
+  info.type = "mlp";
+  info.shape = InputShape::of(train);
+  info.stats = train.stats();
+  save_artifact(work_ / "art", *m, info, {});
+  {
+    std::string text;
+    {
+      std::ifstream in(work_ / "art" / "model.toml");
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    const auto pos = text.find("format_version = 1");
+    ASSERT_NE(pos, std::string::npos);
+    std::ofstream(work_ / "art" / "model.toml") << text.replace(pos, 18, "format_version = 9");
+  }
+  try {
+    load_artifact(work_ / "art");
+    FAIL();
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("artifact format 9 is newer"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_artifact(work_ / "missing"), FileError);
+  EXPECT_THROW(make_model("transformer", other, {}), Error);
+}
+
+}  // namespace
+}  // namespace fluxkit
