@@ -31,9 +31,10 @@ test: build build-asan
 demo: build
 	build/fluxkit synth ocean --config $(DEMO_CONFIG)
 	build/fluxkit prepare --config $(DEMO_CONFIG)
+	build/fluxkit train --config $(DEMO_CONFIG)
 	@echo
-	@echo "The demo experiment is under demo/data/synth/ocean/, its sample stores under demo/samples/"
-	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/samples/train.nc"
+	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
+	@echo "validation_mse.csv: demo/models/ (see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/samples/train.nc"
 
 bench: build
 	build/bench/bench_synth_ocean

@@ -97,5 +97,6 @@ void add_config_commands(CLI::App& app, GlobalOptions& g);
 void add_synth_commands(CLI::App& app, GlobalOptions& g);
 void add_prepare_command(CLI::App& app, GlobalOptions& g);
 void add_train_command(CLI::App& app, GlobalOptions& g);
+void add_import_weights_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace fluxkit::cli

@@ -3,6 +3,7 @@
 
 #include "cli.hpp"
 #include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/error.hpp"
 #include "fluxkit/dataset/prepare.hpp"
 #include "fluxkit/models/torch_models.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
@@ -44,6 +45,16 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
     const auto prov = Provenance::make(config_hash(effective), inv.command_line);
 
     const SampleStore train(train_path), validation(val_path);
+    const auto features = inv.doc.get<DataParams>().features;
+    if (train.header().features != features)
+      throw Error(
+          fmt::format("{}: features [{}] differ from [data] features [{}] of {}: prepare the stores again",
+                      train_path.string(), fmt::join(train.header().features, ", "),
+                      fmt::join(features, ", "), inv.doc.source()));
+    if (static_cast<std::int64_t>(train.window()) != prep.window || train.header().lead != prep.lead)
+      throw Error(fmt::format("{}: window {} / lead {} differ from [prepare] window {} / lead {} of {}",
+                              train_path.string(), train.window(), train.header().lead, prep.window,
+                              prep.lead, inv.doc.source()));
     spdlog::info("training windows {} ({} cells), validation windows {} ({} cells)", train.windows(),
                  train.cells(), validation.windows(), validation.cells());
     const Baselines base = baseline_mse(train, validation);

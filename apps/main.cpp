@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   cli::add_synth_commands(app, global);
   cli::add_prepare_command(app, global);
   cli::add_train_command(app, global);
+  cli::add_import_weights_command(app, global);
   cli::add_config_commands(app, global);
   app.require_subcommand(1);
 

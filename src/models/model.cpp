@@ -26,6 +26,10 @@ void Model::predict_with_attention(std::span<const float>, std::size_t, std::spa
   throw Error(fmt::format("model '{}' has no attention weights", type()));
 }
 
+void Model::import_state_dict(const std::vector<std::pair<std::string, StateTensor>>&) {
+  throw Error(fmt::format("model '{}' cannot import PyTorch weights", type()));
+}
+
 namespace {
 std::map<std::string, ModelInfo, std::less<>>& registry() {
   static std::map<std::string, ModelInfo, std::less<>> r;

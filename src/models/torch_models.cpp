@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -174,8 +175,10 @@ class TorchModel : public Model {
                const Context& ctx) const override;
   void save_weights(const fs::path& dir) const override;
   void load_weights(const fs::path& dir) override;
+  void import_state_dict(const std::vector<std::pair<std::string, StateTensor>>& state) override;
 
  protected:
+  virtual bool ignored_key(std::string_view) const { return false; }
   virtual void build() = 0;  // a fresh, randomly initialised network
   virtual torch::nn::Module& module() const = 0;
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
@@ -426,6 +429,29 @@ void TorchModel::load_weights(const fs::path& dir) {
   }
 }
 
+void TorchModel::import_state_dict(const std::vector<std::pair<std::string, StateTensor>>& state) {
+  std::map<std::string, const StateTensor*> by_key;
+  for (const auto& [k, v] : state)
+    by_key[k] = &v;
+  torch::NoGradGuard no_grad;
+  for (auto& p : module().named_parameters()) {
+    const auto it = by_key.find(p.key());
+    if (it == by_key.end())
+      throw Error(fmt::format("{}: weight '{}' missing from the state dict", type_, p.key()));
+    const StateTensor& t = *it->second;
+    const std::vector<std::int64_t> want(p.value().sizes().begin(), p.value().sizes().end());
+    if (t.shape != want)
+      throw Error(
+          fmt::format("{}: weight '{}' has shape [{}], the model's is [{}] (check [{}] hyper-parameters)",
+                      type_, p.key(), fmt::join(t.shape, ", "), fmt::join(want, ", "), "model." + type_));
+    p.value().copy_(
+        torch::from_blob(const_cast<float*>(t.values.data()), p.value().sizes(), torch::kFloat32));
+    by_key.erase(it);
+  }
+  for (const auto& [k, v] : by_key)
+    if (!ignored_key(k)) throw Error(fmt::format("{}: unexpected weight '{}' in the state dict", type_, k));
+}
+
 class MlpModel final : public TorchModel {
  public:
   MlpModel(const InputShape& shape, const MlpParams& p)
@@ -481,6 +507,8 @@ class AttentionLstmModel final : public TorchModel {
     build();
   }
   bool has_attention() const override { return true; }
+  // The seed's module holds an LSTM it never uses.
+  bool ignored_key(std::string_view key) const override { return key.starts_with("lstm_layer."); }
   void predict_with_attention(std::span<const float> x, std::size_t n, std::span<float> y,
                               std::span<float> alpha, std::span<float> beta,
                               const Context& ctx) const override {

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <sstream>
 
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
@@ -234,6 +235,112 @@ TEST_F(TorchModels, BadInputsAreErrors) {
   }
   EXPECT_THROW(load_artifact(work_ / "missing"), FileError);
   EXPECT_THROW(make_model("transformer", other, {}), Error);
+}
+
+}  // namespace
+}  // namespace fluxkit
+
+namespace fluxkit {
+namespace {
+
+// Weights saved by the seed's modules in Debian's python3-torch (tests/models/data/make_import_parity.py)
+// give the same predictions in fluxkit.
+class ImportWeights : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ImportWeights, PredictsAsPyTorch) {
+  register_torch_models();
+  const std::string type = GetParam();
+  const std::string base = std::string(FLUXKIT_SOURCE_DIR) + "/tests/models/data/" + type + "_seed";
+  InputShape shape;
+  shape.window = 4;
+  for (int f = 0; f < 14; ++f) {
+    shape.features.push_back("f" + std::to_string(f));
+    shape.is_static.push_back(f >= 10);
+  }
+  toml::table hp;
+  if (type == "mlp") {
+    MlpParams p;
+    p.hidden_dims = {12, 9};
+    hp = config::to_table(p);
+  } else if (type == "lstm") {
+    LstmParams p;
+    p.hidden_dim = 8;
+    p.num_layers = 2;
+    hp = config::to_table(p);
+  } else {
+    AttentionLstmParams p;
+    p.hidden_dim = 8;
+    hp = config::to_table(p);
+  }
+  auto model = make_model(type, shape, hp);
+  model->import_state_dict(read_pytorch_state_dict(base + ".pt"));
+  std::ifstream in(base + ".io");
+  std::string line;
+  std::vector<float> x, expected;
+  while (std::getline(in, line)) {
+    std::istringstream ss(line);
+    std::string tok;
+    while (ss >> tok && tok != "|")
+      x.push_back(std::stof(tok));
+    ss >> tok;
+    expected.push_back(std::stof(tok));
+  }
+  const std::size_t n = expected.size();
+  ASSERT_EQ(n, 16u);
+  std::vector<float> y(n);
+  Context ctx;
+  model->predict(x, n, y, ctx);
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_NEAR(y[i], expected[i], 1e-5) << type << " window " << i;
+
+  // A state dict for other hyper-parameters is refused, naming the weight.
+  if (type == "lstm") {
+    LstmParams p;
+    p.hidden_dim = 16;
+    p.num_layers = 2;
+    auto wrong = make_model(type, shape, config::to_table(p));
+    try {
+      wrong->import_state_dict(read_pytorch_state_dict(base + ".pt"));
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(
+                    "weight 'lstm.weight_ih_l0' has shape [32, 14], the model's is [64, 14]"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(SeedModels, ImportWeights, ::testing::Values("mlp", "lstm", "attention_lstm"));
+
+}  // namespace
+}  // namespace fluxkit
+
+namespace fluxkit {
+namespace {
+
+TEST(TorchModelsDivergence, NonFiniteLossStopsAndKeepsTheLastGoodWeights) {
+  register_torch_models();
+  const SampleStore train(testing::small_stores().train), val(testing::small_stores().validation);
+  MlpParams p;
+  p.hidden_dims = {16};
+  p.fit.learning_rate = 1e12;  // diverges within a few steps
+  p.fit.max_epochs = 5;
+  auto m = make_model("mlp", InputShape::of(train), config::to_table(p));
+  const auto work =
+      std::filesystem::temp_directory_path() / ("fluxkit_diverge_" + std::to_string(::getpid()));
+  Context ctx;
+  // Diverges in the first epoch: there are no good weights to keep, and the message says so.
+  try {
+    m->fit(train, val, TrainOptions{work, false, 1}, ctx);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no epoch finished with a finite validation loss"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(work / "checkpoint.pt"));  // no checkpoint of diverged weights
+  std::filesystem::remove_all(work);
 }
 
 }  // namespace

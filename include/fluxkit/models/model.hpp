@@ -21,6 +21,7 @@
 
 #include "fluxkit/core/context.hpp"
 #include "fluxkit/dataset/sample_store.hpp"
+#include "fluxkit/models/pytorch_state_dict.hpp"
 
 namespace fluxkit {
 
@@ -81,6 +82,11 @@ class Model {
   virtual void predict_with_attention(std::span<const float> x, std::size_t n, std::span<float> y,
                                       std::span<float> alpha, std::span<float> beta,
                                       const Context& ctx) const;
+
+  // Weights trained by the Python pipeline (torch.save(model.state_dict()), key names of spec §4). Every
+  // parameter must be present with its shape; unknown keys are errors except the attention model's unused
+  // lstm_layer.*.
+  virtual void import_state_dict(const std::vector<std::pair<std::string, StateTensor>>& state);
 
   // Weights only, into / from a directory (the artifact writes the rest).
   virtual void save_weights(const std::filesystem::path& dir) const = 0;
