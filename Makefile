@@ -9,7 +9,7 @@ DEMO_CONFIG ?= configs/demo.toml
 export OMP_WAIT_POLICY ?= PASSIVE
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps build build-asan test demo bench bench-prepare docs format clean
+.PHONY: all deps build build-asan test demo bench bench-prepare bench-training docs format clean
 
 all: build
 
@@ -38,6 +38,11 @@ demo: build
 
 bench: build
 	build/bench/bench_synth_ocean
+	build/bench/bench_models
+
+# Training throughput against the same models in Debian's python3-torch.
+bench-training: build
+	bench/compare_training.sh
 
 # fluxkit prepare against the seed's Python approach on a 1-degree experiment (minutes; see the script).
 bench-prepare: build
