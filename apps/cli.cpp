@@ -3,11 +3,13 @@
 #include <sstream>
 #include <type_traits>
 
+#include "fluxkit/analysis/evaluate.hpp"
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/log.hpp"
 #include "fluxkit/dataset/prepare.hpp"
 #include "fluxkit/models/torch_models.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
+#include "fluxkit/reconstruct/reconstruct.hpp"
 #include "fluxkit/synth/ocean.hpp"
 #include "fluxkit/training/train.hpp"
 #ifdef FLUXKIT_HAVE_TORCH
@@ -29,6 +31,8 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<LstmParams>{});
   fn(std::type_identity<AttentionLstmParams>{});
   fn(std::type_identity<XGBoostParams>{});
+  fn(std::type_identity<ReconstructParams>{});
+  fn(std::type_identity<EvaluateParams>{});
 }
 }  // namespace
 

@@ -98,5 +98,7 @@ void add_synth_commands(CLI::App& app, GlobalOptions& g);
 void add_prepare_command(CLI::App& app, GlobalOptions& g);
 void add_train_command(CLI::App& app, GlobalOptions& g);
 void add_import_weights_command(CLI::App& app, GlobalOptions& g);
+void add_reconstruct_command(CLI::App& app, GlobalOptions& g);
+void add_evaluate_command(CLI::App& app, GlobalOptions& g);
 
 }  // namespace fluxkit::cli

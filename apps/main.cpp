@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   cli::add_prepare_command(app, global);
   cli::add_train_command(app, global);
   cli::add_import_weights_command(app, global);
+  cli::add_reconstruct_command(app, global);
+  cli::add_evaluate_command(app, global);
   cli::add_config_commands(app, global);
   app.require_subcommand(1);
 

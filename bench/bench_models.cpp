@@ -99,8 +99,9 @@ void train_epoch(benchmark::State& state, const std::string& type) {
     auto model = make_model(type, InputShape::of(*s.train), hyper(type, batch));
     model->fit(*s.train, *s.validation, TrainOptions{work, false, 42}, ctx);
   }
-  state.counters["samples/s"] = benchmark::Counter(
-      static_cast<double>(s.train->windows()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["samples/s"] =
+      benchmark::Counter(static_cast<double>(s.train->windows()) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
   state.counters["threads"] = ctx.threads;
 }
 
@@ -108,27 +109,48 @@ void predict_all(benchmark::State& state, const std::string& type) {
   auto& s = stores();
   const Context ctx = bench_context();
   auto model = make_model(type, InputShape::of(*s.train), hyper(type, 256));
-  if (type == "xgboost") model->fit(*s.train, *s.validation, TrainOptions{s.root / "work_xgb_predict", false, 42}, ctx);
+  if (type == "xgboost")
+    model->fit(*s.train, *s.validation, TrainOptions{s.root / "work_xgb_predict", false, 42}, ctx);
   WindowBatches b(*s.train, s.train->windows(), model->layout(), false, 0);
   std::vector<float> x, y;
   std::vector<std::uint64_t> ids;
   b.next(x, y, ids);
   std::vector<float> out(ids.size());
-  for (auto _ : state) model->predict(x, ids.size(), out, ctx);
-  state.counters["samples/s"] = benchmark::Counter(static_cast<double>(ids.size()) * static_cast<double>(state.iterations()),
-                                                   benchmark::Counter::kIsRate);
+  for (auto _ : state)
+    model->predict(x, ids.size(), out, ctx);
+  state.counters["samples/s"] = benchmark::Counter(
+      static_cast<double>(ids.size()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
-void BM_TrainEpoch_lstm(benchmark::State& s) { train_epoch(s, "lstm"); }
-void BM_TrainEpoch_attention_lstm(benchmark::State& s) { train_epoch(s, "attention_lstm"); }
-void BM_TrainEpoch_mlp(benchmark::State& s) { train_epoch(s, "mlp"); }
-void BM_Predict_mlp(benchmark::State& s) { predict_all(s, "mlp"); }
-void BM_Predict_lstm(benchmark::State& s) { predict_all(s, "lstm"); }
-void BM_Predict_attention_lstm(benchmark::State& s) { predict_all(s, "attention_lstm"); }
-void BM_Predict_xgboost(benchmark::State& s) { predict_all(s, "xgboost"); }
+void BM_TrainEpoch_lstm(benchmark::State& s) {
+  train_epoch(s, "lstm");
+}
+void BM_TrainEpoch_attention_lstm(benchmark::State& s) {
+  train_epoch(s, "attention_lstm");
+}
+void BM_TrainEpoch_mlp(benchmark::State& s) {
+  train_epoch(s, "mlp");
+}
+void BM_Predict_mlp(benchmark::State& s) {
+  predict_all(s, "mlp");
+}
+void BM_Predict_lstm(benchmark::State& s) {
+  predict_all(s, "lstm");
+}
+void BM_Predict_attention_lstm(benchmark::State& s) {
+  predict_all(s, "attention_lstm");
+}
+void BM_Predict_xgboost(benchmark::State& s) {
+  predict_all(s, "xgboost");
+}
 
 BENCHMARK(BM_TrainEpoch_lstm)->Arg(32)->Arg(256)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
-BENCHMARK(BM_TrainEpoch_attention_lstm)->Arg(32)->Arg(256)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
+BENCHMARK(BM_TrainEpoch_attention_lstm)
+    ->Arg(32)
+    ->Arg(256)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime()
+    ->Iterations(1);
 BENCHMARK(BM_TrainEpoch_mlp)->Arg(128)->Unit(benchmark::kSecond)->UseRealTime()->Iterations(1);
 BENCHMARK(BM_Predict_mlp)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
 BENCHMARK(BM_Predict_lstm)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);

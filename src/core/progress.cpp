@@ -10,13 +10,14 @@
 
 namespace fluxkit {
 
-Progress::Progress(std::string label, std::uint64_t total, std::string unit)
+Progress::Progress(std::string label, std::uint64_t total, std::string unit, bool summary)
     : label_(std::move(label)),
       total_(total),
       unit_(std::move(unit)),
       start_(std::chrono::steady_clock::now()),
       last_report_(start_),
-      terminal_(isatty(STDERR_FILENO) == 1 && spdlog::should_log(spdlog::level::info)) {}
+      terminal_(isatty(STDERR_FILENO) == 1 && spdlog::should_log(spdlog::level::info)),
+      summary_(summary) {}
 
 Progress::~Progress() {
   finish();
@@ -48,6 +49,7 @@ void Progress::report(bool final) {
     if (final) std::fputc('\n', stderr);
     std::fflush(stderr);
   } else if (final) {
+    if (!summary_) return;
     spdlog::info("{}: {} {} in {} ({:.3g} {}/s)", label_, done, unit_, format_duration(elapsed),
                  elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0, unit_);
   } else {

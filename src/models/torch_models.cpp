@@ -19,6 +19,7 @@
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
+#include "fluxkit/core/progress.hpp"
 #include "fluxkit/models/model.hpp"
 
 namespace fluxkit {
@@ -304,7 +305,10 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
     double sum = 0;
     std::size_t count = 0;
     bool finite = true;
+    Progress progress(fmt::format("{} epoch {}/{}", type_, epoch, fit_.max_epochs), batches.batches(),
+                      "batches", false);
     while (batches.next(x, y, ids)) {
+      progress.advance();
       const auto input = to_input(x.data(), ids.size()).to(device);
       const auto target =
           torch::from_blob(y.data(), {static_cast<std::int64_t>(y.size())}, torch::kFloat32).to(device);
@@ -320,6 +324,7 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
       sum += value * static_cast<double>(ids.size());
       count += ids.size();
     }
+    progress.finish();
     const double val = finite ? evaluate(validation, device) : std::nan("");
     if (!finite || !std::isfinite(val)) {
       result.stop_reason =

@@ -12,7 +12,8 @@ namespace fluxkit {
 
 class Progress {
  public:
-  Progress(std::string label, std::uint64_t total, std::string unit = "items");
+  // summary: log a closing line with the total time and rate (off where the caller logs its own).
+  Progress(std::string label, std::uint64_t total, std::string unit = "items", bool summary = true);
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -37,6 +38,7 @@ class Progress {
   std::mutex mutex_;
   bool terminal_ = false;
   bool finished_ = false;
+  bool summary_ = true;
   double log_interval_s_ = 10.0;
 };
 

@@ -1,0 +1,199 @@
+// `fluxkit evaluate`: scores the reconstructions against the simulation. It reads only the reconstruction
+// caches (include/fluxkit/reconstruct/cache.hpp), never the models, and writes tables (CSV) and per-cell
+// error fields (netCDF) into [evaluate] output_dir (docs/evaluation.md).
+//
+// Conventions:
+//   * error e = reconstructed - simulated (so bias > 0 means the model over-estimates the flux);
+//   * R^2 as sklearn r2_score(simulated, reconstructed): 1 - SS_res / SS_tot, SS_res = sum w (rec - sim)^2,
+//     SS_tot = sum w (sim - mean_w(sim))^2; it can be negative; a constant simulated series gives 1 when the
+//     reconstruction is perfect and 0 otherwise (sklearn's force_finite);
+//   * Pearson r with the same weights (weighted covariance over the weighted standard deviations); NaN when
+//     either series is constant;
+//   * weighting "unweighted" = every (cell, month) counts once (as the seed); "area" = weights are the cell
+//     areas (cells without a finite positive area are left out of every area-weighted number);
+//   * seasons by calendar month: 12, 1, 2 -> DJF; 3-5 -> MAM; 6-8 -> JJA; 9-11 -> SON. December belongs to
+//   the
+//     DJF of its own calendar year (December 2009 and January-February 2009 form "DJF 2009"), so every season
+//     only holds months of the evaluated years;
+//   * only pairs where both values are finite (the cache's sample cells) enter any number.
+//
+// Files written into output_dir (all CSV with a header line; numbers with 9 significant digits, NaN as
+// "nan"):
+//   metrics.csv            model, experiment, region, weighting [unweighted|area],
+//                          period_type [overall|year|month|season], period [all | YYYY | 1-12 | DJF...],
+//                          n, mse, rmse, mae, bias, r2, pearson_r
+//   timeseries_monthly.csv model, experiment, region, year, month, sim_mean, rec_mean, diff_mean,
+//                          sim_integrated, rec_integrated, integrated_units
+//                          (area-weighted regional means in the target units, diff = rec - sim; integrated =
+//                          sum over cells of flux * area, for "mol m-2 yr-1" converted to "Pg C yr-1" by
+//                          * 12.011e-15, otherwise the raw sum in "<target_units> m2")
+//   timeseries_annual.csv  model, experiment, region, year, sim_mean, rec_mean, diff_mean, sim_integrated,
+//                          rec_integrated, integrated_units (means over all cells and months of the year,
+//                          area-weighted; integrated = mean of the year's monthly integrated fluxes)
+//   seasonal_cycle.csv     model, experiment, region, month, sim_mean, rec_mean, sim_std_cells, rec_std_cells
+//                          (12-month climatology over the years of the area-weighted regional mean; std = the
+//                          area-weighted standard deviation across cells of the per-cell climatology)
+//   seasonal_summary.csv   model, experiment, region, sim_amplitude, rec_amplitude, amplitude_error,
+//                          sim_peak_month, rec_peak_month, phase_error_months
+//                          (amplitude = max - min of the climatology; amplitude_error = rec - sim; phase
+//                          error = rec_peak - sim_peak wrapped to (-6, 6], months)
+//   scatter_fit.csv        model, experiment, region, n, slope, intercept (OLS of reconstructed on simulated)
+//   ranking.csv            experiment, region, rank, model, rmse, mse, r2 (overall unweighted; rank 1 =
+//   lowest
+//                          RMSE; ties keep the order of [evaluate] models)
+//   model_metrics_<experiment>_<region>.csv
+//                          the seed's model_metrics.py table (spec §7.1): Region, Model, Month, MSE, RMSE,
+//                          MAE; Region is the seed's display name ("Global", "North Atlantic", ...), Month
+//                          "Overall"
+//   fields/<model>_<experiment>_<region>_errors.nc
+//                          per-cell fields on the cache's grid box (y, x): simulated_mean,
+//                          reconstructed_mean, mean_difference (rec - sim), rmse, pearson_r (over the months
+//                          of all years), n_months, with y_index, x_index, nav_lat, nav_lon, area,
+//                          sample_mask; NaN outside samples
+//
+// Nothing is written when an error occurs: every cache is checked to exist first (one Error naming all that
+// are missing), everything is computed, then every file is written atomically.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fluxkit/core/context.hpp"
+#include "fluxkit/core/provenance.hpp"
+#include "fluxkit/dataset/regions.hpp"
+
+namespace fluxkit {
+
+struct EvaluateParams {
+  static constexpr std::string_view kSection = "evaluate";
+  static constexpr std::string_view kDoc =
+      "Evaluation of the reconstructions (`fluxkit evaluate`): metrics, regional time series, seasonal "
+      "cycles, error maps and model ranking, from the reconstruction caches.";
+
+  std::string caches_dir = "reconstruction";
+  std::vector<std::string> models = {"mlp", "lstm", "attention_lstm", "xgboost"};
+  std::vector<std::string> experiments = {"experiment_1"};
+  std::vector<std::string> regions = {"global", "north_atlantic", "southern_ocean"};
+  std::vector<std::int64_t> years = {2009, 2018};
+  std::string output_dir = "evaluation";
+  std::vector<std::string> custom_regions = {};
+
+  template <class V>
+  void visit(V&& v) {
+    v("caches_dir", caches_dir,
+      "Root of the reconstruction caches (<caches_dir>/<experiment>/<RegionDir>/"
+      "<model>_<RegionDir>_reconstruction_<year>_<experiment>.nc).");
+    v("models", models, "Models to evaluate (the model names in the cache file names).");
+    v("experiments", experiments, "Experiments to evaluate.");
+    v("regions", regions,
+      "Regions to evaluate: `global`, `north_atlantic`, `southern_ocean`, `arctic`, `equatorial_pacific` or "
+      "a "
+      "name from custom_regions.");
+    v("years", years, "First and last year evaluated; every year's cache must exist.");
+    v("output_dir", output_dir, "Directory the tables and error fields are written to.");
+    v("custom_regions", custom_regions,
+      "User regions \"name: lat_min, lat_max, lon_min, lon_max\" (as [prepare] custom_regions; used to find "
+      "the regions' directory names).");
+  }
+  void validate() const;
+
+  std::vector<Region> user_regions() const;
+};
+
+// ---- metrics (pure functions)
+// ------------------------------------------------------------------------------
+
+struct Metrics {
+  std::size_t n = 0;  // pairs used
+  double mse = 0, rmse = 0, mae = 0, bias = 0, r2 = 0, pearson_r = 0;
+};
+
+// Streaming, mergeable accumulator of weighted first and second moments of (sim, rec) pairs (West's weighted
+// update, Chan's merge), so metrics over millions of values need no second pass and stay accurate.
+class MetricsAccumulator {
+ public:
+  // Adds a pair; ignored when sim or rec is not finite or the weight is not finite and > 0.
+  void add(double sim, double rec, double weight = 1.0);
+  void merge(const MetricsAccumulator& other);
+
+  std::size_t n() const { return n_; }
+  double weight_sum() const { return w_; }
+  double mean_sim() const { return mean_x_; }
+  double mean_rec() const { return mean_y_; }
+  // All NaN when n() == 0.
+  Metrics metrics() const;
+  double ols_slope() const;      // cov(sim, rec) / var(sim); NaN when var(sim) == 0
+  double ols_intercept() const;  // mean(rec) - slope * mean(sim)
+
+ private:
+  std::size_t n_ = 0;
+  double w_ = 0;                        // sum of weights
+  double mean_x_ = 0, mean_y_ = 0;      // weighted means of sim (x) and rec (y)
+  double m2x_ = 0, m2y_ = 0, cxy_ = 0;  // weighted sums of squared deviations / co-deviations
+  double sse_ = 0, sae_ = 0, se_ = 0;   // weighted sums of e^2, |e|, e with e = rec - sim
+};
+
+// Metrics of rec against sim; weights empty = unweighted, otherwise one weight per pair (same length). Pairs
+// with a non-finite value or a non-finite or non-positive weight are skipped. Throws Error on length
+// mismatch.
+Metrics compute_metrics(std::span<const double> sim, std::span<const double> rec,
+                        std::span<const double> weights = {});
+
+// Ordinary least squares of rec on sim (rec ~ slope * sim + intercept), unweighted, as the seed's
+// LinearRegression in the scatter plots (spec §7.5).
+struct OlsFit {
+  double slope = 0, intercept = 0;
+  std::size_t n = 0;
+};
+OlsFit ols_fit(std::span<const double> sim, std::span<const double> rec);
+
+// "DJF" for 12, 1, 2; "MAM" for 3-5; "JJA" for 6-8; "SON" for 9-11. Throws Error outside 1-12.
+const char* season_of(int month);
+// 0 = DJF, 1 = MAM, 2 = JJA, 3 = SON.
+int season_index(int month);
+
+// Month difference b - a wrapped to (-6, 6] (e.g. 12 -> 1 is +1, 1 -> 12 is -1, 6 months apart is +6).
+int wrap_month_difference(int a, int b);
+
+// Integrated flux conversion: for target units "mol m-2 yr-1" the factor 12.011e-15 (mol -> Pg C) and units
+// "Pg C yr-1"; otherwise 1 and "<units> m2".
+struct IntegratedUnits {
+  double factor = 1;
+  std::string units;
+};
+IntegratedUnits integrated_units(std::string_view target_units);
+
+// ---- the evaluation
+// ----------------------------------------------------------------------------------------
+
+// Overall scores of one (model, experiment, region) over all evaluated years.
+struct ModelEvaluation {
+  std::string model, experiment, region;
+  std::string target_units;
+  Metrics unweighted, area;  // area-weighted
+  OlsFit fit;
+  int rank = 0;  // within (experiment, region) by unweighted RMSE, 1 = best
+};
+
+struct EvaluationSummary {
+  std::filesystem::path output_dir;
+  int first_year = 0, last_year = 0;
+  std::size_t caches_read = 0;
+  std::vector<ModelEvaluation> entries;      // in the order experiment, region, model (config order)
+  std::vector<std::filesystem::path> files;  // every file written
+};
+
+// Runs the evaluation: checks that every cache exists (one Error naming all missing model, experiment,
+// region, years and paths), reads each (model, experiment, region)'s caches one year at a time (FileError
+// naming both files when grids, coordinates or units differ between years), then writes every table and field
+// file.
+EvaluationSummary evaluate(const EvaluateParams& params, const Context& ctx, const Provenance& provenance);
+
+// The evaluation table printed by the CLI: overall unweighted and area-weighted RMSE and R^2 per model.
+std::string format_summary(const EvaluationSummary& summary);
+
+}  // namespace fluxkit

@@ -1,0 +1,61 @@
+// Reconstruction caches: one CF-1.8 netCDF file per (model, experiment, region, year) holding the simulated
+// and the reconstructed target on the model grid, cropped to the region's index box (docs/reconstruction.md).
+//
+// Layout (all fields row-major [time][y][x], y and x local to the box):
+//   time(time=12) days since 1900-01-01 (source calendar), time_bounds(time, bnds)
+//   y_index(y), x_index(x)        int32   grid indices of the box rows/columns in the source files
+//   nav_lat(y, x), nav_lon(y, x)  double  degrees
+//   area(y, x)                    double  m2 (NaN where the source has no cell metrics)
+//   sample_mask(y, x)             byte    1 where the cell is a sample of the region (has data)
+//   <target>(time, y, x)          float   simulated, physical units, NaN outside the samples
+//   reconstructed_<target>(...)   float   the model's reconstruction, same units
+// Global attributes: model, experiment, region, year, target_name, target_units,
+// fluxkit_artifact_fingerprint, fluxkit_store_fingerprint, and the provenance.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "fluxkit/core/cftime.hpp"
+#include "fluxkit/core/provenance.hpp"
+
+namespace fluxkit {
+
+inline constexpr int kCacheVersion = 1;
+
+struct ReconstructionCache {
+  std::string model, experiment, region;
+  int year = 0;
+  std::string target_name = "co2flux_pre", target_units;
+  std::string calendar = "standard";
+  std::string artifact_fingerprint, store_fingerprint;
+  std::size_t ny = 0, nx = 0, months = 12;
+  std::vector<std::int32_t> y_index, x_index;   // [ny], [nx]
+  std::vector<double> lat, lon, area;           // [ny * nx]
+  std::vector<std::uint8_t> sample_mask;        // [ny * nx]
+  std::vector<float> simulated, reconstructed;  // [months * ny * nx], NaN outside samples
+
+  std::size_t cells() const { return ny * nx; }
+  cftime::YearMonth month(std::size_t t) const { return {year, static_cast<int>(t) + 1}; }
+};
+
+// Writes atomically (temp file + rename).
+void write_cache(const std::filesystem::path& path, const ReconstructionCache& cache,
+                 const Provenance& provenance);
+// Reads a cache; FileError naming the file for a missing variable, wrong shape or a newer version.
+ReconstructionCache read_cache(const std::filesystem::path& path);
+// Only the global attributes (model, experiment, region, year, fingerprints), cheap: for skip decisions.
+ReconstructionCache read_cache_header(const std::filesystem::path& path);
+
+// <root>/<experiment>/<RegionDir>/<model>_<RegionDir>_reconstruction_<year>_<experiment>.nc (the seed's
+// naming).
+std::filesystem::path cache_path(const std::filesystem::path& root, std::string_view model,
+                                 std::string_view experiment, std::string_view region_dir, int year);
+
+// The seed's long table: nav_lat, nav_lon, time_counter (YYYY-MM-15), <target>, reconstructed_<target>, one
+// row per sample cell and month, sorted by (lat, lon, time).
+void write_cache_csv(const std::filesystem::path& path, const ReconstructionCache& cache);
+
+}  // namespace fluxkit

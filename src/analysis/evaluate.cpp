@@ -1,0 +1,776 @@
+#include "fluxkit/analysis/evaluate.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/config.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/progress.hpp"
+#include "fluxkit/io/netcdf.hpp"
+#include "fluxkit/reconstruct/cache.hpp"
+
+namespace fluxkit {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr float kNaNf = std::numeric_limits<float>::quiet_NaN();
+constexpr std::array<const char*, 4> kSeasons = {"DJF", "MAM", "JJA", "SON"};
+}  // namespace
+
+// ---- parameters
+// ---------------------------------------------------------------------------------------------
+
+std::vector<Region> EvaluateParams::user_regions() const {
+  std::vector<Region> out;
+  for (const auto& s : custom_regions)
+    out.push_back(parse_region(s));
+  return out;
+}
+
+void EvaluateParams::validate() const {
+  if (caches_dir.empty()) config::invalid(kSection, "caches_dir", "must not be empty");
+  if (output_dir.empty()) config::invalid(kSection, "output_dir", "must not be empty");
+  auto names = [&](const char* key, const std::vector<std::string>& list) {
+    if (list.empty()) config::invalid(kSection, key, "must name at least one");
+    std::set<std::string> seen;
+    for (const auto& s : list) {
+      if (s.empty() || s.find_first_of("/\\") != std::string::npos)
+        config::invalid(kSection, key, fmt::format("'{}' is not a valid name (non-empty, no '/')", s));
+      if (!seen.insert(s).second) config::invalid(kSection, key, fmt::format("'{}' is listed twice", s));
+    }
+  };
+  names("models", models);
+  names("experiments", experiments);
+  names("regions", regions);
+  if (years.size() != 2 || years[0] > years[1] || years[0] < 1)
+    config::invalid(
+        kSection, "years",
+        fmt::format("expected [first, last] with first <= last, got [{}]", fmt::join(years, ", ")));
+  std::vector<Region> custom;
+  try {
+    custom = user_regions();
+  } catch (const Error& e) {
+    config::invalid(kSection, "custom_regions", e.what());
+  }
+  for (const auto& r : regions) {
+    try {
+      find_region(r, custom);
+    } catch (const Error& e) {
+      config::invalid(kSection, "regions", e.what());
+    }
+  }
+}
+
+// ---- metrics
+// ------------------------------------------------------------------------------------------------
+
+void MetricsAccumulator::add(double sim, double rec, double weight) {
+  if (!std::isfinite(sim) || !std::isfinite(rec) || !std::isfinite(weight) || !(weight > 0)) return;
+  ++n_;
+  const double w_new = w_ + weight;
+  const double dx = sim - mean_x_;
+  const double dy = rec - mean_y_;
+  const double r = weight / w_new;
+  mean_x_ += r * dx;
+  mean_y_ += r * dy;
+  m2x_ += weight * dx * (sim - mean_x_);
+  m2y_ += weight * dy * (rec - mean_y_);
+  cxy_ += weight * dx * (rec - mean_y_);
+  w_ = w_new;
+  const double e = rec - sim;
+  sse_ += weight * e * e;
+  sae_ += weight * std::abs(e);
+  se_ += weight * e;
+}
+
+void MetricsAccumulator::merge(const MetricsAccumulator& o) {
+  if (o.n_ == 0) return;
+  if (n_ == 0) {
+    *this = o;
+    return;
+  }
+  const double w = w_ + o.w_;
+  const double dx = o.mean_x_ - mean_x_;
+  const double dy = o.mean_y_ - mean_y_;
+  const double f = w_ * o.w_ / w;
+  mean_x_ += dx * (o.w_ / w);
+  mean_y_ += dy * (o.w_ / w);
+  m2x_ += o.m2x_ + dx * dx * f;
+  m2y_ += o.m2y_ + dy * dy * f;
+  cxy_ += o.cxy_ + dx * dy * f;
+  sse_ += o.sse_;
+  sae_ += o.sae_;
+  se_ += o.se_;
+  n_ += o.n_;
+  w_ = w;
+}
+
+Metrics MetricsAccumulator::metrics() const {
+  Metrics m;
+  m.n = n_;
+  if (n_ == 0) {
+    m.mse = m.rmse = m.mae = m.bias = m.r2 = m.pearson_r = kNaN;
+    return m;
+  }
+  m.mse = sse_ / w_;
+  m.rmse = std::sqrt(m.mse);
+  m.mae = sae_ / w_;
+  m.bias = se_ / w_;
+  // sklearn r2_score with force_finite=True: a constant y_true gives 1 (perfect) or 0.
+  m.r2 = m2x_ > 0 ? 1.0 - sse_ / m2x_ : (sse_ == 0 ? 1.0 : 0.0);
+  m.pearson_r = (m2x_ > 0 && m2y_ > 0) ? std::clamp(cxy_ / std::sqrt(m2x_ * m2y_), -1.0, 1.0) : kNaN;
+  return m;
+}
+
+double MetricsAccumulator::ols_slope() const {
+  return (n_ > 0 && m2x_ > 0) ? cxy_ / m2x_ : kNaN;
+}
+double MetricsAccumulator::ols_intercept() const {
+  return mean_y_ - ols_slope() * mean_x_;
+}
+
+namespace {
+MetricsAccumulator accumulate(std::span<const double> sim, std::span<const double> rec,
+                              std::span<const double> weights) {
+  if (sim.size() != rec.size() || (!weights.empty() && weights.size() != sim.size()))
+    throw Error(fmt::format("metrics: {} simulated, {} reconstructed and {} weights differ in length",
+                            sim.size(), rec.size(), weights.size()));
+  MetricsAccumulator acc;
+  for (std::size_t i = 0; i < sim.size(); ++i)
+    acc.add(sim[i], rec[i], weights.empty() ? 1.0 : weights[i]);
+  return acc;
+}
+}  // namespace
+
+Metrics compute_metrics(std::span<const double> sim, std::span<const double> rec,
+                        std::span<const double> weights) {
+  return accumulate(sim, rec, weights).metrics();
+}
+
+OlsFit ols_fit(std::span<const double> sim, std::span<const double> rec) {
+  const MetricsAccumulator acc = accumulate(sim, rec, {});
+  return {acc.ols_slope(), acc.ols_intercept(), acc.n()};
+}
+
+int season_index(int month) {
+  if (month < 1 || month > 12) throw Error(fmt::format("month {} is not in 1-12", month));
+  return (month % 12) / 3;  // 12, 1, 2 -> 0; 3-5 -> 1; 6-8 -> 2; 9-11 -> 3
+}
+
+const char* season_of(int month) {
+  return kSeasons[static_cast<std::size_t>(season_index(month))];
+}
+
+int wrap_month_difference(int a, int b) {
+  int d = (b - a) % 12;  // (-12, 12)
+  if (d > 6) d -= 12;
+  if (d <= -6) d += 12;
+  return d;
+}
+
+IntegratedUnits integrated_units(std::string_view target_units) {
+  std::string u(target_units);
+  u.erase(0, u.find_first_not_of(" \t"));
+  u.erase(u.find_last_not_of(" \t") + 1);
+  if (u == "mol m-2 yr-1") return {12.011e-15, "Pg C yr-1"};
+  return {1.0, u.empty() ? std::string("m2") : u + " m2"};
+}
+
+// ---- the evaluation
+// -----------------------------------------------------------------------------------------
+
+namespace {
+
+std::string num(double v) {
+  return fmt::format("{:.9g}", v);
+}
+
+// A CSV field, quoted when it holds a separator, a quote or a line break.
+std::string field(std::string_view s) {
+  if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The seed's display names (model_metrics.py region_map); custom regions keep their name.
+std::string display_name(const Region& r) {
+  static const std::map<std::string, std::string> names = {{"global", "Global"},
+                                                           {"north_atlantic", "North Atlantic"},
+                                                           {"southern_ocean", "Southern Ocean"},
+                                                           {"arctic", "Arctic Ocean"},
+                                                           {"equatorial_pacific", "Equatorial Pacific"}};
+  const auto it = names.find(r.name);
+  return it == names.end() ? r.name : it->second;
+}
+
+struct MetricRow {
+  const char* weighting;
+  const char* period_type;
+  std::string period;
+  Metrics m;
+};
+
+struct SeriesRow {
+  int year = 0, month = 0;  // month 0 for annual rows
+  double sim_mean = kNaN, rec_mean = kNaN, sim_integrated = kNaN, rec_integrated = kNaN;
+};
+
+struct CycleRow {
+  double sim_mean = kNaN, rec_mean = kNaN, sim_std = kNaN, rec_std = kNaN;
+};
+
+// The per-cell error fields of one (model, experiment, region), on the cache's grid box.
+struct Fields {
+  std::size_t ny = 0, nx = 0;
+  std::vector<std::int32_t> y_index, x_index;
+  std::vector<double> lat, lon, area;
+  std::vector<std::int8_t> sample_mask;
+  std::vector<float> sim_mean, rec_mean, mean_difference, rmse, pearson_r;
+  std::vector<std::int32_t> n_months;
+  std::string target_name, target_units, calendar;
+};
+
+struct GroupResult {
+  ModelEvaluation eval;
+  Region region;
+  IntegratedUnits integrated;
+  std::vector<MetricRow> metrics;
+  std::vector<SeriesRow> monthly, annual;
+  std::array<CycleRow, 12> cycle;
+  double sim_amplitude = kNaN, rec_amplitude = kNaN;
+  int sim_peak = 0, rec_peak = 0;  // 0 = no data
+  Fields fields;
+};
+
+struct Job {
+  std::string model, experiment;
+  Region region;
+};
+
+bool same_doubles(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  return true;
+}
+
+// Area-weighted mean and standard deviation (population form) of values[k] over cells with ok[k] and a finite
+// positive area.
+std::pair<double, double> weighted_mean_std(const std::vector<double>& values, const std::vector<char>& ok,
+                                            const std::vector<double>& area) {
+  double sw = 0, s = 0;
+  for (std::size_t k = 0; k < values.size(); ++k)
+    if (ok[k] && std::isfinite(area[k]) && area[k] > 0) {
+      sw += area[k];
+      s += area[k] * values[k];
+    }
+  if (!(sw > 0)) return {kNaN, kNaN};
+  const double mean = s / sw;
+  double ss = 0;
+  for (std::size_t k = 0; k < values.size(); ++k)
+    if (ok[k] && std::isfinite(area[k]) && area[k] > 0)
+      ss += area[k] * (values[k] - mean) * (values[k] - mean);
+  return {mean, std::sqrt(ss / sw)};
+}
+
+GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progress& progress) {
+  const int first = static_cast<int>(params.years[0]);
+  const int last = static_cast<int>(params.years[1]);
+  const std::size_t n_years = static_cast<std::size_t>(last - first + 1);
+
+  GroupResult g;
+  g.region = job.region;
+  g.eval.model = job.model;
+  g.eval.experiment = job.experiment;
+  g.eval.region = job.region.name;
+
+  // [0] unweighted, [1] area-weighted
+  std::array<MetricsAccumulator, 2> overall;
+  std::array<std::vector<MetricsAccumulator>, 2> by_year, by_month, by_season;
+  for (auto& v : by_year)
+    v.resize(n_years);
+  for (auto& v : by_month)
+    v.resize(12);
+  for (auto& v : by_season)
+    v.resize(4);
+  // Area-weighted sums per calendar month over all years (seasonal cycle).
+  std::array<double, 12> cyc_w{}, cyc_sim{}, cyc_rec{};
+  // Per cell: pairs over all months and years; per-cell climatology sums [cell * 12 + month].
+  std::vector<MetricsAccumulator> cell;
+  std::vector<double> clim_sim, clim_rec;
+  std::vector<std::uint16_t> clim_n;
+  fs::path ref_path;
+  std::size_t cells_without_area = 0;
+
+  for (int year = first; year <= last; ++year) {
+    const fs::path path = cache_path(params.caches_dir, job.model, job.experiment, job.region.dir_name, year);
+    ReconstructionCache c = read_cache(path);
+    const std::string p = path.string();
+    if (c.year != year)
+      throw FileError(p, "", fmt::format("holds year {}, expected {} (from the file name)", c.year, year));
+    const std::size_t n = c.cells();
+    if (year == first) {
+      ref_path = path;
+      Fields& f = g.fields;
+      f.ny = c.ny;
+      f.nx = c.nx;
+      f.y_index = c.y_index;
+      f.x_index = c.x_index;
+      f.lat = c.lat;
+      f.lon = c.lon;
+      f.area = c.area;
+      f.sample_mask.assign(n, 0);
+      f.target_name = c.target_name;
+      f.target_units = c.target_units;
+      f.calendar = c.calendar;
+      g.eval.target_units = c.target_units;
+      g.integrated = integrated_units(c.target_units);
+      cell.resize(n);
+      clim_sim.assign(n * 12, 0.0);
+      clim_rec.assign(n * 12, 0.0);
+      clim_n.assign(n * 12, 0);
+    } else {
+      const Fields& f = g.fields;
+      const std::string other =
+          fmt::format("differs from {} (same model, experiment and region)", ref_path.string());
+      if (c.ny != f.ny || c.nx != f.nx)
+        throw FileError(p, "", fmt::format("grid box {}x{} {} ({}x{})", c.ny, c.nx, other, f.ny, f.nx));
+      if (c.y_index != f.y_index) throw FileError(p, "y_index", "box rows " + other);
+      if (c.x_index != f.x_index) throw FileError(p, "x_index", "box columns " + other);
+      if (!same_doubles(c.lat, f.lat)) throw FileError(p, "nav_lat", "coordinates " + other);
+      if (!same_doubles(c.lon, f.lon)) throw FileError(p, "nav_lon", "coordinates " + other);
+      if (!same_doubles(c.area, f.area)) throw FileError(p, "area", "cell areas " + other);
+      if (c.target_name != f.target_name)
+        throw FileError(p, "",
+                        fmt::format("target '{}' {} (target '{}')", c.target_name, other, f.target_name));
+      if (c.target_units != f.target_units)
+        throw FileError(p, c.target_name,
+                        fmt::format("units '{}' {} (units '{}')", c.target_units, other, f.target_units));
+    }
+    const std::size_t yi = static_cast<std::size_t>(year - first);
+    for (std::size_t k = 0; k < n; ++k)
+      if (c.sample_mask[k]) {
+        g.fields.sample_mask[k] = 1;
+        if (year == first && !(std::isfinite(c.area[k]) && c.area[k] > 0)) ++cells_without_area;
+      }
+
+    SeriesRow annual{year, 0};
+    double ann_w = 0, ann_sim = 0, ann_rec = 0, ann_int_sim = 0, ann_int_rec = 0;
+    int ann_int_months = 0;
+    for (std::size_t t = 0; t < c.months; ++t) {
+      const int month = static_cast<int>(t) + 1;
+      const float* sim = c.simulated.data() + t * n;
+      const float* rec = c.reconstructed.data() + t * n;
+      MetricsAccumulator u, a;
+      double sw = 0, ssim = 0, srec = 0;
+      for (std::size_t k = 0; k < n; ++k) {
+        if (!c.sample_mask[k]) continue;
+        const double x = sim[k], y = rec[k];
+        if (!std::isfinite(x) || !std::isfinite(y)) continue;
+        u.add(x, y);
+        cell[k].add(x, y);
+        clim_sim[k * 12 + t] += x;
+        clim_rec[k * 12 + t] += y;
+        ++clim_n[k * 12 + t];
+        const double ak = c.area[k];
+        if (std::isfinite(ak) && ak > 0) {
+          a.add(x, y, ak);
+          sw += ak;
+          ssim += ak * x;
+          srec += ak * y;
+        }
+      }
+      const std::size_t s = static_cast<std::size_t>(season_index(month));
+      const std::array<const MetricsAccumulator*, 2> acc = {&u, &a};
+      for (std::size_t w = 0; w < 2; ++w) {
+        overall[w].merge(*acc[w]);
+        by_year[w][yi].merge(*acc[w]);
+        by_month[w][t].merge(*acc[w]);
+        by_season[w][s].merge(*acc[w]);
+      }
+      SeriesRow row{year, month};
+      if (sw > 0) {
+        row.sim_mean = ssim / sw;
+        row.rec_mean = srec / sw;
+        row.sim_integrated = ssim * g.integrated.factor;
+        row.rec_integrated = srec * g.integrated.factor;
+        ann_w += sw;
+        ann_sim += ssim;
+        ann_rec += srec;
+        ann_int_sim += row.sim_integrated;
+        ann_int_rec += row.rec_integrated;
+        ++ann_int_months;
+        cyc_w[t] += sw;
+        cyc_sim[t] += ssim;
+        cyc_rec[t] += srec;
+      }
+      g.monthly.push_back(row);
+    }
+    if (ann_w > 0) {
+      annual.sim_mean = ann_sim / ann_w;
+      annual.rec_mean = ann_rec / ann_w;
+      annual.sim_integrated = ann_int_sim / ann_int_months;
+      annual.rec_integrated = ann_int_rec / ann_int_months;
+    }
+    g.annual.push_back(annual);
+    progress.advance();
+  }
+  if (cells_without_area > 0)
+    spdlog::warn(
+        "evaluate {} {} {}: {} sample cells have no finite positive area and are left out of the "
+        "area-weighted numbers",
+        job.model, job.experiment, job.region.name, cells_without_area);
+
+  // Metrics table rows.
+  const std::array<const char*, 2> weighting = {"unweighted", "area"};
+  for (std::size_t w = 0; w < 2; ++w) {
+    g.metrics.push_back({weighting[w], "overall", "all", overall[w].metrics()});
+    for (std::size_t i = 0; i < n_years; ++i)
+      g.metrics.push_back(
+          {weighting[w], "year", std::to_string(first + static_cast<int>(i)), by_year[w][i].metrics()});
+    for (std::size_t t = 0; t < 12; ++t)
+      g.metrics.push_back({weighting[w], "month", std::to_string(t + 1), by_month[w][t].metrics()});
+    for (std::size_t s = 0; s < 4; ++s)
+      g.metrics.push_back({weighting[w], "season", kSeasons[s], by_season[w][s].metrics()});
+  }
+  g.eval.unweighted = overall[0].metrics();
+  g.eval.area = overall[1].metrics();
+  g.eval.fit = {overall[0].ols_slope(), overall[0].ols_intercept(), overall[0].n()};
+
+  // Seasonal cycle: the regional mean climatology and the spread across cells of the per-cell climatology.
+  const std::size_t n = g.fields.ny * g.fields.nx;
+  std::vector<double> cs(n), cr(n);
+  std::vector<char> ok(n);
+  for (std::size_t t = 0; t < 12; ++t) {
+    CycleRow& row = g.cycle[t];
+    if (cyc_w[t] > 0) {
+      row.sim_mean = cyc_sim[t] / cyc_w[t];
+      row.rec_mean = cyc_rec[t] / cyc_w[t];
+    }
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::uint16_t cnt = clim_n[k * 12 + t];
+      ok[k] = cnt > 0;
+      cs[k] = cnt > 0 ? clim_sim[k * 12 + t] / cnt : 0.0;
+      cr[k] = cnt > 0 ? clim_rec[k * 12 + t] / cnt : 0.0;
+    }
+    row.sim_std = weighted_mean_std(cs, ok, g.fields.area).second;
+    row.rec_std = weighted_mean_std(cr, ok, g.fields.area).second;
+  }
+  auto amplitude_peak = [&](double CycleRow::*member, double& amplitude, int& peak) {
+    double lo = kNaN, hi = kNaN;
+    for (std::size_t t = 0; t < 12; ++t) {
+      const double v = g.cycle[t].*member;
+      if (!std::isfinite(v)) continue;
+      if (!(v >= lo)) lo = v;
+      if (!(v <= hi)) {
+        hi = v;
+        peak = static_cast<int>(t) + 1;
+      }
+    }
+    amplitude = hi - lo;
+  };
+  amplitude_peak(&CycleRow::sim_mean, g.sim_amplitude, g.sim_peak);
+  amplitude_peak(&CycleRow::rec_mean, g.rec_amplitude, g.rec_peak);
+
+  // Per-cell fields.
+  Fields& f = g.fields;
+  f.sim_mean.assign(n, kNaNf);
+  f.rec_mean.assign(n, kNaNf);
+  f.mean_difference.assign(n, kNaNf);
+  f.rmse.assign(n, kNaNf);
+  f.pearson_r.assign(n, kNaNf);
+  f.n_months.assign(n, 0);
+  for (std::size_t k = 0; k < n; ++k) {
+    if (cell[k].n() == 0) continue;
+    const Metrics m = cell[k].metrics();
+    f.sim_mean[k] = static_cast<float>(cell[k].mean_sim());
+    f.rec_mean[k] = static_cast<float>(cell[k].mean_rec());
+    f.mean_difference[k] = static_cast<float>(m.bias);
+    f.rmse[k] = static_cast<float>(m.rmse);
+    f.pearson_r[k] = static_cast<float>(m.pearson_r);
+    f.n_months[k] = static_cast<std::int32_t>(m.n);
+  }
+  return g;
+}
+
+void write_fields(const fs::path& path, const GroupResult& g, const EvaluateParams& params,
+                  const Provenance& prov) {
+  const Fields& f = g.fields;
+  nc::Writer w(path);
+  w.add_dim("y", f.ny);
+  w.add_dim("x", f.nx);
+  const nc::Compression zip{1, true};
+  w.add_var("y_index", NC_INT, {"y"});
+  w.put_att("y_index", "long_name", "row index of the cell in the source grid (0-based)");
+  w.add_var("x_index", NC_INT, {"x"});
+  w.put_att("x_index", "long_name", "column index of the cell in the source grid (0-based)");
+  w.add_var("nav_lat", NC_DOUBLE, {"y", "x"}, zip);
+  w.put_att("nav_lat", "standard_name", "latitude");
+  w.put_att("nav_lat", "units", "degrees_north");
+  w.add_var("nav_lon", NC_DOUBLE, {"y", "x"}, zip);
+  w.put_att("nav_lon", "standard_name", "longitude");
+  w.put_att("nav_lon", "units", "degrees_east");
+  w.add_var("area", NC_DOUBLE, {"y", "x"}, zip);
+  w.put_att("area", "standard_name", "cell_area");
+  w.put_att("area", "units", "m2");
+  w.put_att("area", "coordinates", "nav_lat nav_lon");
+  w.add_var("sample_mask", NC_BYTE, {"y", "x"}, zip);
+  w.put_att("sample_mask", "long_name", "1 where the cell is a sample of the region in any evaluated year");
+  const std::int8_t flags[2] = {0, 1};
+  w.put_att("sample_mask", "flag_values", std::span<const std::int8_t>(flags, 2));
+  w.put_att("sample_mask", "flag_meanings", "not_a_sample sample");
+  w.put_att("sample_mask", "coordinates", "nav_lat nav_lon");
+
+  const std::string period = fmt::format("{}-{}", params.years[0], params.years[1]);
+  struct Var {
+    const char* name;
+    std::string long_name, units, cell_methods;
+    const std::vector<float>* data;
+  };
+  const std::string& t = f.target_name;
+  const std::vector<Var> vars = {
+      {"simulated_mean", fmt::format("time mean of the simulated {} over {}", t, period), f.target_units,
+       "time: mean", &f.sim_mean},
+      {"reconstructed_mean", fmt::format("time mean of the reconstructed {} over {}", t, period),
+       f.target_units, "time: mean", &f.rec_mean},
+      {"mean_difference", fmt::format("time mean of reconstructed minus simulated {} over {}", t, period),
+       f.target_units, "time: mean", &f.mean_difference},
+      {"rmse",
+       fmt::format("root mean square of reconstructed minus simulated {} over the months of {}", t, period),
+       f.target_units, "time: root_mean_square", &f.rmse},
+      {"pearson_r",
+       fmt::format("Pearson correlation of reconstructed and simulated {} over the months of {}", t, period),
+       "1", "time: point", &f.pearson_r},
+  };
+  for (const Var& v : vars) {
+    w.add_var(v.name, NC_FLOAT, {"y", "x"}, zip);
+    w.put_att(v.name, "_FillValue", kNaNf);
+    w.put_att(v.name, "long_name", v.long_name);
+    w.put_att(v.name, "units", v.units);
+    w.put_att(v.name, "coordinates", "nav_lat nav_lon");
+    w.put_att(v.name, "cell_measures", "area: area");
+    if (std::string_view(v.name) != "pearson_r") w.put_att(v.name, "cell_methods", v.cell_methods);
+  }
+  w.add_var("n_months", NC_INT, {"y", "x"}, zip);
+  w.put_att("n_months", "long_name", "number of months with simulated and reconstructed values");
+  w.put_att("n_months", "units", "1");
+  w.put_att("n_months", "coordinates", "nav_lat nav_lon");
+  w.put_provenance(prov);
+  w.put_att("", "title",
+            fmt::format("fluxkit evaluation error fields: {} {} {} {}", g.eval.model, g.eval.experiment,
+                        g.eval.region, period));
+  w.put_att("", "model", g.eval.model);
+  w.put_att("", "experiment", g.eval.experiment);
+  w.put_att("", "region", g.eval.region);
+  w.put_att("", "first_year", static_cast<int>(params.years[0]));
+  w.put_att("", "last_year", static_cast<int>(params.years[1]));
+  w.put_att("", "target_name", f.target_name);
+  w.put_att("", "target_units", f.target_units);
+  w.put_att("", "calendar", f.calendar);
+  w.end_define();
+  w.write("y_index", std::span<const std::int32_t>(f.y_index));
+  w.write("x_index", std::span<const std::int32_t>(f.x_index));
+  w.write("nav_lat", std::span<const double>(f.lat));
+  w.write("nav_lon", std::span<const double>(f.lon));
+  w.write("area", std::span<const double>(f.area));
+  w.write("sample_mask", std::span<const std::int8_t>(f.sample_mask));
+  for (const Var& v : vars)
+    w.write(v.name, std::span<const float>(*v.data));
+  w.write("n_months", std::span<const std::int32_t>(f.n_months));
+  w.commit();
+}
+
+}  // namespace
+
+EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const Context& ctx,
+                           const Provenance& provenance) {
+  params.validate();
+  const std::vector<Region> custom = params.user_regions();
+  const int first = static_cast<int>(params.years[0]);
+  const int last = static_cast<int>(params.years[1]);
+
+  std::vector<Job> jobs;
+  for (const auto& experiment : params.experiments)
+    for (const auto& region : params.regions)
+      for (const auto& model : params.models)
+        jobs.push_back({model, experiment, find_region(region, custom)});
+
+  // Every cache must exist before any work: one error naming all that are missing.
+  std::vector<std::string> missing;
+  std::size_t n_missing = 0;
+  for (const Job& job : jobs) {
+    std::vector<int> years;
+    std::vector<std::string> paths;
+    for (int year = first; year <= last; ++year) {
+      const fs::path p = cache_path(params.caches_dir, job.model, job.experiment, job.region.dir_name, year);
+      if (!fs::exists(p)) {
+        years.push_back(year);
+        paths.push_back(p.string());
+      }
+    }
+    if (years.empty()) continue;
+    n_missing += years.size();
+    missing.push_back(fmt::format("  model {}, experiment {}, region {}: year{} {} ({})", job.model,
+                                  job.experiment, job.region.name, years.size() > 1 ? "s" : "",
+                                  fmt::join(years, ", "), fmt::join(paths, ", ")));
+  }
+  if (!missing.empty())
+    throw Error(
+        fmt::format("evaluate: {} reconstruction cache{} missing for {}-{} (run `fluxkit reconstruct` "
+                    "for them first):\n{}",
+                    n_missing, n_missing > 1 ? "s" : "", first, last, fmt::join(missing, "\n")));
+
+  // Compute everything, one (model, experiment, region) at a time, before writing anything.
+  EvaluationSummary summary;
+  summary.output_dir = params.output_dir;
+  summary.first_year = first;
+  summary.last_year = last;
+  std::string metrics_csv =
+      "model,experiment,region,weighting,period_type,period,n,mse,rmse,mae,bias,r2,pearson_r\n";
+  std::string monthly_csv =
+      "model,experiment,region,year,month,sim_mean,rec_mean,diff_mean,sim_integrated,rec_integrated,"
+      "integrated_units\n";
+  std::string annual_csv =
+      "model,experiment,region,year,sim_mean,rec_mean,diff_mean,sim_integrated,rec_integrated,"
+      "integrated_units\n";
+  std::string cycle_csv = "model,experiment,region,month,sim_mean,rec_mean,sim_std_cells,rec_std_cells\n";
+  std::string seasonal_csv =
+      "model,experiment,region,sim_amplitude,rec_amplitude,amplitude_error,sim_peak_month,rec_peak_month,"
+      "phase_error_months\n";
+  std::string scatter_csv = "model,experiment,region,n,slope,intercept\n";
+  std::vector<std::pair<fs::path, GroupResult>> field_files;  // written at the end
+  {
+    Progress progress("evaluate", jobs.size() * static_cast<std::uint64_t>(last - first + 1), "caches");
+    for (const Job& job : jobs) {
+      GroupResult g = evaluate_group(params, job, progress);
+      summary.caches_read += static_cast<std::size_t>(last - first + 1);
+      const std::string key =
+          fmt::format("{},{},{}", field(job.model), field(job.experiment), field(job.region.name));
+      for (const MetricRow& r : g.metrics)
+        metrics_csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", key, r.weighting, r.period_type,
+                                   r.period, r.m.n, num(r.m.mse), num(r.m.rmse), num(r.m.mae), num(r.m.bias),
+                                   num(r.m.r2), num(r.m.pearson_r));
+      const std::string units = field(g.integrated.units);
+      for (const SeriesRow& r : g.monthly)
+        monthly_csv += fmt::format("{},{},{},{},{},{},{},{},{}\n", key, r.year, r.month, num(r.sim_mean),
+                                   num(r.rec_mean), num(r.rec_mean - r.sim_mean), num(r.sim_integrated),
+                                   num(r.rec_integrated), units);
+      for (const SeriesRow& r : g.annual)
+        annual_csv +=
+            fmt::format("{},{},{},{},{},{},{},{}\n", key, r.year, num(r.sim_mean), num(r.rec_mean),
+                        num(r.rec_mean - r.sim_mean), num(r.sim_integrated), num(r.rec_integrated), units);
+      for (std::size_t t = 0; t < 12; ++t) {
+        const CycleRow& r = g.cycle[t];
+        cycle_csv += fmt::format("{},{},{},{},{},{}\n", key, t + 1, num(r.sim_mean), num(r.rec_mean),
+                                 num(r.sim_std), num(r.rec_std));
+      }
+      const auto month_or_empty = [](int m) { return m > 0 ? std::to_string(m) : std::string(); };
+      seasonal_csv += fmt::format(
+          "{},{},{},{},{},{},{}\n", key, num(g.sim_amplitude), num(g.rec_amplitude),
+          num(g.rec_amplitude - g.sim_amplitude), month_or_empty(g.sim_peak), month_or_empty(g.rec_peak),
+          (g.sim_peak > 0 && g.rec_peak > 0) ? std::to_string(wrap_month_difference(g.sim_peak, g.rec_peak))
+                                             : std::string());
+      scatter_csv +=
+          fmt::format("{},{},{},{}\n", key, g.eval.fit.n, num(g.eval.fit.slope), num(g.eval.fit.intercept));
+      summary.entries.push_back(g.eval);
+      const fs::path fields_path =
+          fs::path(params.output_dir) / "fields" /
+          fmt::format("{}_{}_{}_errors.nc", job.model, job.experiment, job.region.name);
+      g.metrics.clear();  // in the tables already; the per-cell fields are kept until written
+      g.monthly.clear();
+      g.annual.clear();
+      field_files.emplace_back(fields_path, std::move(g));
+    }
+  }
+
+  // Ranking per (experiment, region) by overall unweighted RMSE, and the seed's model_metrics tables.
+  std::string ranking_csv = "experiment,region,rank,model,rmse,mse,r2\n";
+  std::vector<std::pair<fs::path, std::string>> seed_tables;
+  const std::size_t n_models = params.models.size();
+  for (std::size_t begin = 0; begin < summary.entries.size(); begin += n_models) {
+    std::vector<std::size_t> order(n_models);
+    for (std::size_t i = 0; i < n_models; ++i)
+      order[i] = begin + i;
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const double ra = summary.entries[a].unweighted.rmse, rb = summary.entries[b].unweighted.rmse;
+      if (std::isnan(ra)) return false;
+      if (std::isnan(rb)) return true;
+      return ra < rb;
+    });
+    for (std::size_t r = 0; r < n_models; ++r) {
+      ModelEvaluation& e = summary.entries[order[r]];
+      e.rank = static_cast<int>(r) + 1;
+      ranking_csv +=
+          fmt::format("{},{},{},{},{},{},{}\n", field(e.experiment), field(e.region), e.rank, field(e.model),
+                      num(e.unweighted.rmse), num(e.unweighted.mse), num(e.unweighted.r2));
+    }
+    const ModelEvaluation& head = summary.entries[begin];
+    const std::string region_name = display_name(field_files[begin].second.region);
+    std::string table = "Region,Model,Month,MSE,RMSE,MAE\n";
+    for (std::size_t i = begin; i < begin + n_models; ++i) {
+      const ModelEvaluation& e = summary.entries[i];
+      table += fmt::format("{},{},Overall,{},{},{}\n", field(region_name), field(e.model),
+                           num(e.unweighted.mse), num(e.unweighted.rmse), num(e.unweighted.mae));
+    }
+    seed_tables.emplace_back(
+        fs::path(params.output_dir) / fmt::format("model_metrics_{}_{}.csv", head.experiment, head.region),
+        std::move(table));
+  }
+
+  // Write, each file atomically.
+  const fs::path out = params.output_dir;
+  auto write_table = [&](const fs::path& path, const std::string& text) {
+    write_text_atomic(path, text);
+    summary.files.push_back(path);
+  };
+  write_table(out / "metrics.csv", metrics_csv);
+  write_table(out / "timeseries_monthly.csv", monthly_csv);
+  write_table(out / "timeseries_annual.csv", annual_csv);
+  write_table(out / "seasonal_cycle.csv", cycle_csv);
+  write_table(out / "seasonal_summary.csv", seasonal_csv);
+  write_table(out / "scatter_fit.csv", scatter_csv);
+  write_table(out / "ranking.csv", ranking_csv);
+  for (const auto& [path, text] : seed_tables)
+    write_table(path, text);
+  for (const auto& [path, g] : field_files) {
+    write_fields(path, g, params, provenance);
+    summary.files.push_back(path);
+  }
+  return summary;
+}
+
+std::string format_summary(const EvaluationSummary& s) {
+  std::size_t we = 10, wr = 6, wm = 5;
+  for (const auto& e : s.entries) {
+    we = std::max(we, e.experiment.size());
+    wr = std::max(wr, e.region.size());
+    wm = std::max(wm, e.model.size());
+  }
+  auto fixed = [](double v) { return std::isfinite(v) ? fmt::format("{:.4g}", v) : std::string("nan"); };
+  std::string out = fmt::format("evaluation {}-{} ({} caches) -> {}\n", s.first_year, s.last_year,
+                                s.caches_read, s.output_dir.string());
+  out += fmt::format("{:<{}}  {:<{}}  {:>4}  {:<{}}  {:>12}  {:>10}  {:>10}  {:>11}  {:>10}", "experiment",
+                     we, "region", wr, "rank", "model", wm, "n", "RMSE", "R2", "RMSE(area)", "R2(area)");
+  for (const auto& e : s.entries)
+    out +=
+        fmt::format("\n{:<{}}  {:<{}}  {:>4}  {:<{}}  {:>12}  {:>10}  {:>10}  {:>11}  {:>10}", e.experiment,
+                    we, e.region, wr, e.rank, e.model, wm, e.unweighted.n, fixed(e.unweighted.rmse),
+                    fixed(e.unweighted.r2), fixed(e.area.rmse), fixed(e.area.r2));
+  return out;
+}
+
+}  // namespace fluxkit

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `mpirun -n 2 fluxkit reconstruct` writes the same caches, byte for byte, as a 1-rank run.
+#   FLUXKIT=<fluxkit> bash tests/cli/test_mpi.sh <workdir>
+set -euo pipefail
+: "${FLUXKIT:?FLUXKIT must name the fluxkit binary}"
+FLUXKIT="$(cd "$(dirname "$FLUXKIT")" && pwd)/$(basename "$FLUXKIT")"
+mkdir -p "$1"
+WORK="$(mktemp -d "$(cd "$1" && pwd)/run.XXXXXX")"
+cd "$WORK"
+export OMP_WAIT_POLICY=PASSIVE SOURCE_DATE_EPOCH=0
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+cat >case.toml <<'TOML'
+[run]
+threads = 1
+verbosity = "warn"
+[synth.ocean]
+output_dir = "data"
+start_year = 2000
+end_year = 2004
+resolution = 10.0
+[data]
+root = "data"
+[prepare]
+output_dir = "samples"
+train_years = [2001, 2002]
+validation_years = [2003, 2003]
+test_years = [2004, 2004]
+test_experiments = ["experiment_1", "experiment_5"]
+train_fraction = 0.5
+validation_fraction = 0.5
+[train]
+models = ["xgboost"]
+output_dir = "models"
+[model.xgboost]
+booster = "gbtree"
+n_estimators = 20
+[reconstruct]
+models = ["xgboost"]
+experiments = ["experiment_1", "experiment_5"]
+regions = ["global", "north_atlantic", "southern_ocean"]
+years = [2004, 2004]
+TOML
+"$FLUXKIT" synth ocean --config case.toml
+"$FLUXKIT" prepare --config case.toml
+"$FLUXKIT" train --config case.toml
+# Same command line and config for both runs (the provenance is part of the files), into the same directory.
+"$FLUXKIT" reconstruct --config case.toml --output-dir caches
+mv caches one_rank
+mpirun -n 2 "$FLUXKIT" reconstruct --config case.toml --output-dir caches
+mv caches two_ranks
+n=0
+while IFS= read -r f; do
+  cmp "one_rank/$f" "two_ranks/$f" || { echo "FAIL: $f differs between 1 and 2 ranks"; echo "0 passed, 1 failed"; exit 1; }
+  n=$((n + 1))
+done < <(cd one_rank && find . -name '*.nc' | sort)
+[[ $n -eq 6 ]] || { echo "FAIL: expected 6 caches, found $n"; echo "0 passed, 1 failed"; exit 1; }
+[[ $(cd two_ranks && find . -name '*.nc' | wc -l) -eq 6 ]] || { echo "FAIL: 2-rank run wrote another number of caches"; exit 1; }
+echo "ok    $n caches identical between 1 and 2 MPI ranks"
+echo "1 passed, 0 failed"
+cd /
+rm -rf "$WORK"

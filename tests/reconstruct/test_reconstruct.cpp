@@ -1,0 +1,239 @@
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "fluxkit/core/config.hpp"
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/io/nemo.hpp"
+#include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/xgboost_model.hpp"
+#include "fluxkit/reconstruct/cache.hpp"
+#include "fluxkit/reconstruct/reconstruct.hpp"
+#include "fluxkit/synth/ocean.hpp"
+
+namespace fluxkit {
+namespace {
+
+namespace fs = std::filesystem;
+const Provenance kProv{"fluxkit test", "x", "h", "2000-01-01T00:00:00Z", "test"};
+
+// A synthetic experiment, its stores (test year 2003: global and North Atlantic) and a small XGBoost
+// artifact.
+class Reconstruct : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    register_xgboost_model();
+    root_ = fs::temp_directory_path() / ("fluxkit_reconstruct_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    synth::SynthOceanParams s;
+    s.output_dir = (root_ / "data").string();
+    s.start_year = 1999;
+    s.end_year = 2003;
+    s.resolution = 10.0;
+    Context ctx;
+    synth::generate_ocean(s, ctx, kProv);
+    data_.root = s.output_dir;
+    prepare_.output_dir = (root_ / "samples").string();
+    prepare_.train_years = {2000, 2001};
+    prepare_.validation_years = {2002, 2002};
+    prepare_.test_years = {2003, 2003};
+    prepare_.test_experiments = {"experiment_1", "experiment_5"};
+    prepare_.test_regions = {"global", "north_atlantic"};
+    prepare_.train_fraction = prepare_.validation_fraction = 0.5;
+    prepare_samples(prepare_, data_, ctx, kProv);
+    const SampleStore train(prepare_.train_path()), val(prepare_.validation_path());
+    XGBoostParams xp;
+    xp.booster = "gbtree";
+    xp.n_estimators = 20;
+    xp.max_depth = 4;
+    auto model = make_model("xgboost", InputShape::of(train), config::to_table(xp));
+    model->fit(train, val, TrainOptions{root_ / "work", false, 1}, ctx);
+    ArtifactInfo info;
+    info.type = "xgboost";
+    info.shape = InputShape::of(train);
+    info.stats = train.stats();
+    info.target = train.header().target;
+    info.target_units = train.header().target_units;
+    save_artifact(root_ / "models" / "xgboost", *model, info, {});
+  }
+  static void TearDownTestSuite() { fs::remove_all(root_); }
+
+  ReconstructParams params(const std::string& out) const {
+    ReconstructParams p;
+    p.models = {"xgboost"};
+    p.experiments = {"experiment_1", "experiment_5"};
+    p.regions = {"global", "north_atlantic"};
+    p.years = {2003, 2003};
+    p.output_dir = (root_ / out).string();
+    p.cells_per_block = 37;  // several blocks
+    return p;
+  }
+  std::vector<ReconstructOutcome> run(const ReconstructParams& p, bool force = false, int rank = 0,
+                                      int size = 1) const {
+    return reconstruct(p, prepare_, data_, root_ / "models", force, rank, size, Context{}, kProv);
+  }
+
+  static inline fs::path root_;
+  static inline DataParams data_;
+  static inline PrepareParams prepare_;
+};
+
+TEST_F(Reconstruct, CachesHoldTheDenormalisedFieldsOnTheGrid) {
+  const auto p = params("caches");
+  const auto outcomes = run(p);
+  ASSERT_EQ(outcomes.size(), 4u);
+  const fs::path path = cache_path(p.output_dir, "xgboost", "experiment_1", "North_Atlantic", 2003);
+  EXPECT_EQ(outcomes[1].cache, path);  // tasks ordered by model, experiment, region, year
+  const ReconstructionCache c = read_cache(path);
+  EXPECT_EQ(c.model, "xgboost");
+  EXPECT_EQ(c.region, "north_atlantic");
+  EXPECT_EQ(c.year, 2003);
+  EXPECT_EQ(c.target_units, "mol m-2 yr-1");
+  // Simulated values are the source file's target at the sample cells; NaN elsewhere.
+  const nemo::File src(data_.file("experiment_1", 2003));
+  const auto flux = src.read_all("co2flux_pre");
+  const std::size_t n = src.grid().size();
+  const SampleStore store(prepare_.test_path("experiment_1", "north_atlantic", 2003));
+  std::size_t samples = 0;
+  for (std::size_t j = 0; j < c.ny; ++j)
+    for (std::size_t i = 0; i < c.nx; ++i) {
+      const std::size_t k = j * c.nx + i;
+      const std::size_t g =
+          static_cast<std::size_t>(c.y_index[j]) * src.grid().nx + static_cast<std::size_t>(c.x_index[i]);
+      EXPECT_DOUBLE_EQ(c.lat[k], src.grid().lat[g]);
+      for (std::size_t t = 0; t < 12; ++t) {
+        if (c.sample_mask[k]) {
+          EXPECT_NEAR(c.simulated[t * c.cells() + k], flux[t * n + g], 1e-5);
+          EXPECT_TRUE(std::isfinite(c.reconstructed[t * c.cells() + k]));
+        } else {
+          EXPECT_TRUE(std::isnan(c.simulated[t * c.cells() + k]));
+          EXPECT_TRUE(std::isnan(c.reconstructed[t * c.cells() + k]));
+        }
+      }
+      samples += c.sample_mask[k];
+    }
+  EXPECT_EQ(samples, store.cells());
+  // Reconstructed = the model's prediction, de-normalised with the training statistics.
+  const LoadedModel m = load_artifact(root_ / "models" / "xgboost");
+  WindowBatches b(store, store.windows(), WindowLayout::Flat, false, 0);
+  std::vector<float> x, y;
+  std::vector<std::uint64_t> ids;
+  b.next(x, y, ids);
+  std::vector<float> pred(ids.size());
+  m.model->predict(x, ids.size(), pred, Context{});
+  for (std::size_t w = 0; w < ids.size(); w += 13) {
+    const auto& cell = store.cell(store.cell_of(ids[w]));
+    const std::size_t t = store.target_index_of(ids[w]) - 3;
+    const std::size_t k = static_cast<std::size_t>(cell.y - c.y_index[0]) * c.nx +
+                          static_cast<std::size_t>(cell.x - c.x_index[0]);
+    EXPECT_NEAR(c.reconstructed[t * c.cells() + k],
+                pred[w] * m.info.stats.target_std + m.info.stats.target_mean, 1e-5);
+  }
+  // CF attributes.
+  const nc::File f(path);
+  EXPECT_EQ(*f.text_attribute("", "Conventions"), "CF-1.8");
+  EXPECT_EQ(*f.text_attribute("reconstructed_co2flux_pre", "units"), "mol m-2 yr-1");
+  EXPECT_EQ(*f.text_attribute("nav_lat", "standard_name"), "latitude");
+  EXPECT_EQ(*f.text_attribute("time", "bounds"), "time_bounds");
+  EXPECT_EQ(*f.text_attribute("co2flux_pre", "cell_measures"), "area: area");
+}
+
+TEST_F(Reconstruct, SkipForceAndResume) {
+  const auto p = params("skip");
+  run(p);
+  const fs::path one = cache_path(p.output_dir, "xgboost", "experiment_5", "global", 2003);
+  const auto before = fs::last_write_time(one);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  for (const auto& o : run(p))
+    EXPECT_TRUE(o.skipped);  // up to date
+  EXPECT_EQ(fs::last_write_time(one), before);
+  for (const auto& o : run(p, true))
+    EXPECT_FALSE(o.skipped);  // --force
+  EXPECT_NE(fs::last_write_time(one), before);
+  // A killed run leaves some caches; the rerun builds only the missing ones.
+  fs::remove(one);
+  std::size_t rebuilt = 0;
+  for (const auto& o : run(p))
+    rebuilt += !o.skipped;
+  EXPECT_EQ(rebuilt, 1u);
+  EXPECT_TRUE(fs::exists(one));
+  // No temporary files are left behind.
+  for (const auto& e : fs::recursive_directory_iterator(p.output_dir))
+    EXPECT_NE(e.path().filename().string().front(), '.') << e.path();
+}
+
+TEST_F(Reconstruct, RanksSplitTheTasksAndGiveTheSameCaches) {
+  const auto all = params("ranks_all");
+  run(all);
+  auto split = params("ranks_split");
+  const auto r0 = run(split, false, 0, 2), r1 = run(split, false, 1, 2);
+  EXPECT_EQ(r0.size() + r1.size(), 4u);
+  for (const auto& t : reconstruct_tasks(all, root_ / "models")) {
+    const Region r = find_region(t.region);
+    const auto a = read_cache(cache_path(all.output_dir, t.model, t.experiment, r.dir_name, t.year));
+    const auto b = read_cache(cache_path(split.output_dir, t.model, t.experiment, r.dir_name, t.year));
+    EXPECT_EQ(0, std::memcmp(a.reconstructed.data(), b.reconstructed.data(),
+                             a.reconstructed.size() * sizeof(float)));
+  }
+}
+
+TEST_F(Reconstruct, CsvLongTable) {
+  auto p = params("csv");
+  p.format = "csv";
+  p.experiments = {"experiment_1"};
+  p.regions = {"north_atlantic"};
+  run(p);
+  const fs::path csv = fs::path(cache_path(p.output_dir, "xgboost", "experiment_1", "North_Atlantic", 2003))
+                           .replace_extension(".csv");
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "nav_lat,nav_lon,time_counter,co2flux_pre,reconstructed_co2flux_pre");
+  std::size_t rows = 0;
+  for (std::string line; std::getline(in, line);)
+    ++rows;
+  EXPECT_EQ(rows, SampleStore(prepare_.test_path("experiment_1", "north_atlantic", 2003)).cells() * 12);
+}
+
+TEST_F(Reconstruct, BadInputsNameTheProblem) {
+  auto p = params("bad");
+  p.years = {2003, 2005};
+  try {
+    run(p);
+    FAIL();
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("input(s) missing"), std::string::npos) << m;
+    EXPECT_NE(m.find("global_test_2004_experiment_1.nc"), std::string::npos) << m;
+    EXPECT_NE(m.find("North_Atlantic_test_2005_experiment_5.nc"), std::string::npos) << m;
+  }
+  EXPECT_FALSE(fs::exists(p.output_dir));
+  p = params("bad2");
+  p.models = {"nonexistent"};
+  EXPECT_THROW(run(p), Error);
+  // A store prepared with other statistics than the model's training set.
+  const fs::path other = root_ / "other_samples";
+  PrepareParams q = prepare_;
+  q.output_dir = other.string();
+  q.train_fraction = 0.3;  // another training set
+  q.test_experiments = {"experiment_1"};
+  q.test_regions = {"global"};
+  prepare_samples(q, data_, Context{}, kProv);
+  p = params("bad3");
+  p.experiments = {"experiment_1"};
+  p.regions = {"global"};
+  try {
+    reconstruct(p, q, data_, root_ / "models", false, 0, 1, Context{}, kProv);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("normalisation statistics differ"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace fluxkit
