@@ -32,9 +32,12 @@ demo: build
 	build/fluxkit synth ocean --config $(DEMO_CONFIG)
 	build/fluxkit prepare --config $(DEMO_CONFIG)
 	build/fluxkit train --config $(DEMO_CONFIG)
+	build/fluxkit reconstruct --config $(DEMO_CONFIG)
+	build/fluxkit evaluate --config $(DEMO_CONFIG)
 	@echo
 	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
-	@echo "validation_mse.csv: demo/models/ (see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/samples/train.nc"
+	@echo "validation_mse.csv: demo/models/; caches: demo/reconstruction/; tables: demo/evaluation/"
+	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
 
 bench: build
 	build/bench/bench_synth_ocean
