@@ -10,6 +10,7 @@
 #include "fluxkit/models/torch_models.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
 #include "fluxkit/reconstruct/reconstruct.hpp"
+#include "fluxkit/synth/footprints.hpp"
 #include "fluxkit/synth/ocean.hpp"
 #include "fluxkit/training/train.hpp"
 #ifdef FLUXKIT_HAVE_TORCH
@@ -24,6 +25,7 @@ template <class Fn>
 void for_each_section(Fn&& fn) {
   fn(std::type_identity<RunParams>{});
   fn(std::type_identity<synth::SynthOceanParams>{});
+  fn(std::type_identity<synth::SynthFootprintParams>{});
   fn(std::type_identity<DataParams>{});
   fn(std::type_identity<PrepareParams>{});
   fn(std::type_identity<TrainParams>{});

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.hpp"
+#include "cmd_synth_footprints.hpp"
 #include "fluxkit/synth/ocean.hpp"
 
 namespace fluxkit::cli {
@@ -9,6 +10,7 @@ namespace fluxkit::cli {
 void add_synth_commands(CLI::App& app, GlobalOptions& g) {
   auto* synth = app.add_subcommand("synth", "Generate realistic synthetic inputs in the real file formats");
   synth->require_subcommand(1);
+  add_synth_footprints_command(synth, g);
 
   auto* ocean = synth->add_subcommand("ocean",
                                       "Write a synthetic NEMO/FOCI-MOPS experiment: one netCDF file per year "

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.hpp"
+#include "cmd_transport.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/log.hpp"
 #include "fluxkit/version.hpp"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   cli::add_import_weights_command(app, global);
   cli::add_reconstruct_command(app, global);
   cli::add_evaluate_command(app, global);
+  cli::add_transport_command(app, global);
   cli::add_config_commands(app, global);
   app.require_subcommand(1);
 

@@ -7,7 +7,7 @@ SRC="$(cd "$(dirname "$0")/.." && pwd)"
 THREADS="$(nproc)"
 OUT="$(mktemp -d)"
 export OMP_WAIT_POLICY=PASSIVE
-"$SRC/build/bench/bench_models" --benchmark_format=json >"$OUT/fluxkit.json"
+"$SRC/build/bench/bench_models" --benchmark_out="$OUT/fluxkit.json" --benchmark_out_format=json >"$OUT/fluxkit.log" 2>&1
 WINDOWS="$(/usr/bin/python3 -c "
 import json; d = json.load(open('$OUT/fluxkit.json'))
 b = [x for x in d['benchmarks'] if x['name'].startswith('BM_TrainEpoch_lstm')][0]

@@ -261,7 +261,12 @@ std::string render_value(const toml::node& node) {
     if constexpr (toml::is_table<V>) {
       os << "{...}";
     } else if constexpr (toml::is_array<V>) {
-      os << toml::toml_formatter(v, toml::format_flags::none);
+      // One line whatever the length (the formatter wraps long arrays, which breaks Markdown tables).
+      os << "[ ";
+      for (std::size_t i = 0; i < v.size(); ++i)
+        os << (i ? ", " : "") << render_value(*v.get(i));
+      os << " ]";
+      if (v.empty()) os.str("[]");
     } else {
       os << toml::toml_formatter(v, toml::format_flags::none);
     }

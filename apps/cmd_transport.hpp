@@ -1,0 +1,13 @@
+// `fluxkit transport`: the Lagrangian transport operator, a drop-in for LUMIA's lagrange_mp.py (spec
+// transport.md §3).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli.hpp"
+
+namespace fluxkit::cli {
+
+void add_transport_command(CLI::App& app, GlobalOptions& g);
+
+}  // namespace fluxkit::cli

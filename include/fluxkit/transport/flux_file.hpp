@@ -1,0 +1,46 @@
+// The LUMIA flux file (spec transport.md §4): netCDF-4 with one group per category holding emis(nt, nlat,
+// nlon) [umol m-2 s-1], times_start/times_end(nt, 6) as (Y, M, D, h, m, s), lats(nlat), lons(nlon) (cell
+// centres), optionally area_m2(nlat, nlon). Fields are row-major [t][lat][lon], double.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace fluxkit {
+struct Provenance;
+}
+
+namespace fluxkit::transport {
+
+using TimeStamp = std::array<int, 6>;  // Y, M, D, h, m, s
+
+struct FluxCategory {
+  std::string name;
+  std::size_t nt = 0, nlat = 0, nlon = 0;
+  std::vector<double> emis;  // [nt * nlat * nlon]
+  std::vector<TimeStamp> times_start, times_end;
+  std::vector<float> lats, lons;
+  std::vector<double> area_m2;  // empty when absent
+  double& at(std::size_t t, std::size_t i, std::size_t j) { return emis[(t * nlat + i) * nlon + j]; }
+  double at(std::size_t t, std::size_t i, std::size_t j) const { return emis[(t * nlat + i) * nlon + j]; }
+};
+
+struct FluxFile {
+  std::vector<FluxCategory> categories;
+  const FluxCategory* find(const std::string& name) const;
+  // The category, or a FileError naming `file` (where the fluxes came from) and the missing group.
+  const FluxCategory& require(const std::string& name, const std::filesystem::path& file) const;
+  static FluxFile read(const std::filesystem::path& path);  // FileError naming file, group and variable
+  void write(const std::filesystem::path& path) const;      // atomic
+  // Same, with fluxkit's provenance as global attributes (source, fluxkit_*, date_created, history).
+  void write(const std::filesystem::path& path, const Provenance& provenance) const;
+};
+
+// Seconds since 1970-01-01 of a (Y, M, D, h, m, s) stamp (proleptic Gregorian, UTC).
+std::int64_t to_epoch_seconds(const TimeStamp& t);
+TimeStamp from_epoch_seconds(std::int64_t s);
+
+}  // namespace fluxkit::transport

@@ -1,0 +1,816 @@
+#include "fluxkit/transport/operator.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <cmath>
+#include <exception>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "fluxkit/core/error.hpp"
+#include "fluxkit/core/hash.hpp"
+
+namespace fluxkit::transport {
+
+// ---- calendar ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+std::int64_t days_from_civil(std::int64_t y, std::int64_t m, std::int64_t d) {
+  y -= m <= 2 ? 1 : 0;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const std::int64_t yoe = y - era * 400;
+  const std::int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void civil_from_days(std::int64_t z, int& year, int& month, int& day) {
+  z += 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const std::int64_t doe = z - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
+  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
+  year = static_cast<int>(yoe + era * 400 + (m <= 2 ? 1 : 0));
+  month = static_cast<int>(m);
+  day = static_cast<int>(d);
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+std::string format_time(std::int64_t s) {
+  const TimeStamp t = seconds_to_stamp(s);
+  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}", t[0], t[1], t[2], t[3], t[4], t[5]);
+}
+
+}  // namespace
+
+std::int64_t stamp_to_seconds(const TimeStamp& t) {
+  return days_from_civil(t[0], t[1], t[2]) * 86400 + std::int64_t{t[3]} * 3600 + std::int64_t{t[4]} * 60 +
+         t[5];
+}
+
+TimeStamp seconds_to_stamp(std::int64_t s) {
+  const std::int64_t days = floor_div(s, 86400);
+  const std::int64_t rem = s - days * 86400;
+  TimeStamp t{};
+  civil_from_days(days, t[0], t[1], t[2]);
+  t[3] = static_cast<int>(rem / 3600);
+  t[4] = static_cast<int>(rem % 3600 / 60);
+  t[5] = static_cast<int>(rem % 60);
+  return t;
+}
+
+// ---- time axis and matching -------------------------------------------------------------------------------
+
+TimeAxis TimeAxis::of(const FluxCategory& category) {
+  if (category.times_start.size() != category.times_end.size())
+    throw Error(fmt::format("flux category '{}': times_start has {} steps but times_end {}", category.name,
+                            category.times_start.size(), category.times_end.size()));
+  TimeAxis axis;
+  axis.start.reserve(category.times_start.size());
+  axis.end.reserve(category.times_end.size());
+  for (std::size_t k = 0; k < category.times_start.size(); ++k) {
+    axis.start.push_back(stamp_to_seconds(category.times_start[k]));
+    axis.end.push_back(stamp_to_seconds(category.times_end[k]));
+  }
+  return axis;
+}
+
+TimeAxis TimeAxis::regular(std::int64_t start, std::int64_t end, std::int64_t step) {
+  if (step <= 0) throw Error(fmt::format("time axis: step must be positive, got {} s", step));
+  TimeAxis axis;
+  for (std::int64_t t = start; t < end; t += step) {
+    axis.start.push_back(t);
+    axis.end.push_back(t + step);
+  }
+  return axis;
+}
+
+namespace {
+std::uint64_t slot_hash(std::int64_t start, std::int64_t end) {
+  return mix64(static_cast<std::uint64_t>(start) * 0x9e3779b97f4a7c15ULL ^ static_cast<std::uint64_t>(end));
+}
+}  // namespace
+
+SliceMatcher::SliceMatcher(const TimeAxis& axis) : size_(axis.size()) {
+  if (axis.start.size() != axis.end.size())
+    throw Error(fmt::format("time axis: {} starts but {} ends", axis.start.size(), axis.end.size()));
+  std::size_t capacity = 16;
+  while (capacity < 2 * axis.size())
+    capacity *= 2;
+  slots_.assign(capacity, Slot{});
+  mask_ = capacity - 1;
+  for (std::size_t k = 0; k < axis.size(); ++k) {
+    std::size_t h = slot_hash(axis.start[k], axis.end[k]) & mask_;
+    for (;; h = (h + 1) & mask_) {
+      Slot& s = slots_[h];
+      if (s.index == npos) {
+        s = Slot{axis.start[k], axis.end[k], k};
+        break;
+      }
+      if (s.start == axis.start[k] && s.end == axis.end[k]) break;  // repeated interval: the first step wins
+    }
+  }
+}
+
+std::size_t SliceMatcher::find(std::int64_t start, std::int64_t end) const {
+  for (std::size_t h = slot_hash(start, end) & mask_;; h = (h + 1) & mask_) {
+    const Slot& s = slots_[h];
+    if (s.index == npos) return npos;
+    if (s.start == start && s.end == end) return s.index;
+  }
+}
+
+// ---- footprint sources ------------------------------------------------------------------------------------
+
+std::mutex& hdf5_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+namespace {
+
+std::string time_key(std::int64_t seconds) {
+  const TimeStamp t = seconds_to_stamp(seconds);
+  return fmt::format("{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}", t[0], t[1], t[2], t[3], t[4], t[5]);
+}
+
+class FileSource final : public FootprintSource {
+ public:
+  explicit FileSource(FootprintOpener open) : open_(std::move(open)) {}
+
+  class FileReader final : public Reader {
+   public:
+    explicit FileReader(std::unique_ptr<FootprintFile> file) : file_(std::move(file)) {
+      std::lock_guard lock(hdf5_mutex());
+      grid_ = file_->grid();
+    }
+    ~FileReader() override {
+      std::lock_guard lock(hdf5_mutex());
+      file_.reset();
+    }
+    bool read(const ObsTask& obs, Footprint& out) override {
+      std::lock_guard lock(hdf5_mutex());
+      if (obs.key.empty()) {
+        const std::optional<std::string> key = file_->key_at(obs.time);
+        if (!key) return false;
+        file_->read_into(*key, out);
+      } else {
+        if (!file_->contains(obs.key)) return false;
+        file_->read_into(obs.key, out);
+      }
+      return true;
+    }
+    std::optional<FootprintGrid> grid() const override { return grid_; }
+
+   private:
+    std::unique_ptr<FootprintFile> file_;
+    std::optional<FootprintGrid> grid_;
+  };
+
+  std::unique_ptr<Reader> open(const std::filesystem::path& path) const override {
+    std::unique_ptr<FootprintFile> file;
+    {
+      std::lock_guard lock(hdf5_mutex());
+      file = open_(path);
+    }
+    if (!file) throw FileError(path.string(), "", "cannot open the footprint file");
+    return std::make_unique<FileReader>(std::move(file));
+  }
+
+ private:
+  FootprintOpener open_;
+};
+
+class MemoryReader final : public FootprintSource::Reader {
+ public:
+  MemoryReader(const std::map<std::string, Footprint, std::less<>>& footprints,
+               std::optional<FootprintGrid> grid)
+      : footprints_(footprints), grid_(std::move(grid)) {}
+  bool read(const ObsTask& obs, Footprint& out) override {
+    const auto it = footprints_.find(obs.key.empty() ? time_key(obs.time) : obs.key);
+    if (it == footprints_.end()) return false;
+    out = it->second;
+    return true;
+  }
+  std::optional<FootprintGrid> grid() const override { return grid_; }
+
+ private:
+  const std::map<std::string, Footprint, std::less<>>& footprints_;
+  std::optional<FootprintGrid> grid_;
+};
+
+}  // namespace
+
+std::unique_ptr<FootprintSource> make_file_footprint_source(FootprintOpener open) {
+  return std::make_unique<FileSource>(std::move(open));
+}
+
+std::unique_ptr<FootprintSource::Reader> MemoryFootprintSource::open(
+    const std::filesystem::path& path) const {
+  const auto it = files.find(path.string());
+  if (it == files.end()) throw FileError(path.string(), "", "no such footprint file");
+  const auto g = grids.find(path.string());
+  return std::make_unique<MemoryReader>(
+      it->second, g == grids.end() ? std::nullopt : std::optional<FootprintGrid>(g->second));
+}
+
+std::string_view status_name(ObsStatus s) {
+  switch (s) {
+    case ObsStatus::Computed:
+      return "computed";
+    case ObsStatus::NoFootprint:
+      return "no footprint";
+    case ObsStatus::OutsidePeriod:
+      return "outside the flux period";
+  }
+  return "?";
+}
+
+// ---- the kernels ------------------------------------------------------------------------------------------
+
+namespace {
+
+// Flux fields as the kernels see them: per category a pointer to [nt][nlat][nlon] and the index of its time
+// axis among the distinct axes.
+struct Fields {
+  GridShape grid;
+  std::vector<TimeAxis> axes;
+  std::vector<SliceMatcher> matchers;
+  std::vector<std::size_t> axis_of;
+  std::vector<const double*> data;
+};
+
+Fields fields_of(const FluxFile& flux) {
+  if (flux.categories.empty()) throw Error("flux file: no flux category");
+  Fields f;
+  const FluxCategory& first = flux.categories.front();
+  f.grid = {first.nlat, first.nlon};
+  for (const auto& c : flux.categories) {
+    if (c.nlat != first.nlat || c.nlon != first.nlon)
+      throw Error(fmt::format("flux categories '{}' ({}x{}) and '{}' ({}x{}) are on different grids",
+                              first.name, first.nlat, first.nlon, c.name, c.nlat, c.nlon));
+    if (c.emis.size() != c.nt * c.nlat * c.nlon)
+      throw Error(fmt::format("flux category '{}': emis has {} values, expected nt x nlat x nlon = {}x{}x{}",
+                              c.name, c.emis.size(), c.nt, c.nlat, c.nlon));
+    TimeAxis axis = TimeAxis::of(c);
+    if (axis.size() != c.nt)
+      throw Error(fmt::format("flux category '{}': {} time steps in times_start/times_end, expected nt = {}",
+                              c.name, axis.size(), c.nt));
+    const auto it = std::find(f.axes.begin(), f.axes.end(), axis);
+    if (it == f.axes.end()) {
+      f.axis_of.push_back(f.axes.size());
+      f.axes.push_back(std::move(axis));
+    } else {
+      f.axis_of.push_back(static_cast<std::size_t>(it - f.axes.begin()));
+    }
+    f.data.push_back(c.emis.data());
+  }
+  for (const auto& a : f.axes)
+    f.matchers.emplace_back(a);
+  return f;
+}
+
+// Checks the slice's arrays and indices against the grid (FileError naming file, observation and slice).
+void check_slice(const FootprintSlice& s, GridShape grid, const std::filesystem::path& path,
+                 std::string_view key) {
+  const auto where = [&] {
+    return fmt::format("observation '{}', slice [{}, {})", key, format_time(s.start), format_time(s.end));
+  };
+  if (s.ilat.size() != s.resp.size() || s.ilon.size() != s.resp.size())
+    throw FileError(path.string(), "",
+                    fmt::format("{}: resp, ilats and ilons have different lengths ({}, {}, {})", where(),
+                                s.resp.size(), s.ilat.size(), s.ilon.size()));
+  const auto nlat = static_cast<std::int64_t>(grid.nlat), nlon = static_cast<std::int64_t>(grid.nlon);
+  for (std::size_t k = 0; k < s.resp.size(); ++k) {
+    const std::int64_t i = s.ilat[k], j = s.ilon[k];
+    if (i < 0 || i >= nlat || j < 0 || j >= nlon)
+      throw FileError(
+          path.string(), "",
+          fmt::format("{}: index (ilat {}, ilon {}) of non-zero {} is outside the {} x {} flux grid", where(),
+                      i, j, k, grid.nlat, grid.nlon));
+  }
+}
+
+std::string describe_grid(const std::vector<double>& lats, const std::vector<double>& lons) {
+  if (lats.empty() || lons.empty()) return fmt::format("{} x {}", lats.size(), lons.size());
+  return fmt::format("{} x {}, centres {}..{} N, {}..{} E", lats.size(), lons.size(), lats.front(),
+                     lats.back(), lons.front(), lons.back());
+}
+
+// The grid a footprint file states must be the flux grid (else its indices refer to other cells).
+void check_file_grid(const FootprintSource::Reader& reader, const OperatorOptions& options,
+                     const std::filesystem::path& path) {
+  if (!options.check_grid || (options.lats.empty() && options.lons.empty())) return;
+  const std::optional<FootprintGrid> g = reader.grid();
+  if (!g) return;
+  bool same = g->lats.size() == options.lats.size() && g->lons.size() == options.lons.size();
+  for (std::size_t i = 0; same && i < g->lats.size(); ++i)
+    same = std::abs(g->lats[i] - options.lats[i]) <= 1e-3;
+  for (std::size_t j = 0; same && j < g->lons.size(); ++j)
+    same = std::abs(g->lons[j] - options.lons[j]) <= 1e-3;
+  if (!same)
+    throw FileError(path.string(), "",
+                    fmt::format("mismatched grids: the footprints are on a {} grid, the fluxes on a {} grid",
+                                describe_grid(g->lats, g->lons), describe_grid(options.lats, options.lons)));
+}
+
+// Runs fn(position, file index, worker) over the files, largest weight first, on up to `threads` threads. The
+// error reported is the one of the first failing file in schedule order, whatever the thread count.
+template <class Fn>
+void run_files(const std::vector<FileTask>& files, int threads, const std::vector<std::size_t>& order,
+               Fn&& fn) {
+  const std::size_t n = files.size();
+  if (n == 0) return;
+  const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, threads)), n);
+  std::atomic<std::size_t> next{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::exception_ptr> errors(n);
+  auto work = [&](std::size_t w) {
+    while (!stop.load(std::memory_order_relaxed)) {
+      const std::size_t p = next.fetch_add(1);
+      if (p >= n) break;
+      try {
+        fn(p, order[p], w);
+      } catch (...) {
+        errors[p] = std::current_exception();
+        stop = true;
+      }
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    pool.reserve(workers - 1);
+    for (std::size_t w = 1; w < workers; ++w)
+      pool.emplace_back(work, w);
+    work(0);
+  }
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+std::vector<std::size_t> schedule(const std::vector<FileTask>& files) {
+  std::vector<std::size_t> order(files.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return files[a].weight > files[b].weight; });
+  return order;
+}
+
+// Matches the slices of a footprint on the given matchers: step[s * naxes + a], npos when unmatched. Returns
+// the number of slices unmatched on at least one axis.
+std::size_t match_slices(const Footprint& fp, const SliceMatcher* matchers, std::size_t naxes,
+                         std::vector<std::size_t>& step) {
+  step.assign(fp.slices.size() * naxes, SliceMatcher::npos);
+  std::size_t unmatched = 0;
+  for (std::size_t s = 0; s < fp.slices.size(); ++s) {
+    bool ok = true;
+    for (std::size_t a = 0; a < naxes; ++a) {
+      step[s * naxes + a] = matchers[a].find(fp.slices[s].start, fp.slices[s].end);
+      ok = ok && step[s * naxes + a] != SliceMatcher::npos;
+    }
+    if (!ok) ++unmatched;
+  }
+  return unmatched;
+}
+
+ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files,
+                             const FootprintSource& source, const OperatorOptions& options,
+                             const Context& ctx) {
+  ForwardResult result;
+  std::vector<std::size_t> offset(files.size() + 1, 0);
+  for (std::size_t i = 0; i < files.size(); ++i)
+    offset[i + 1] = offset[i] + files[i].obs.size();
+  result.obs.resize(offset.back());
+  const std::size_t ncat = f.data.size(), naxes = f.axes.size(), nlon = f.grid.nlon;
+  const std::size_t plane = f.grid.nlat * f.grid.nlon;
+
+  run_files(files, ctx.threads, schedule(files), [&](std::size_t, std::size_t fi, std::size_t) {
+    const FileTask& file = files[fi];
+    const auto reader = source.open(file.path);
+    check_file_grid(*reader, options, file.path);
+    std::vector<std::size_t> step;
+    std::vector<double> acc(ncat);
+    std::vector<const double*> base(ncat);
+    Footprint footprint;
+    const Footprint* fp = &footprint;
+    for (std::size_t o = 0; o < file.obs.size(); ++o) {
+      const ObsTask& task = file.obs[o];
+      ObsResult& r = result.obs[offset[fi] + o];
+      r = ObsResult{};
+      r.row = task.row;
+      if (!reader->read(task, footprint)) {
+        r.status = ObsStatus::NoFootprint;
+        continue;
+      }
+      for (const auto& s : fp->slices)
+        check_slice(s, f.grid, file.path, fp->key.empty() ? task.key : fp->key);
+      r.dropped = match_slices(*fp, f.matchers.data(), naxes, step);
+      if (r.dropped > 0 && !options.truncate) {
+        r.status = ObsStatus::OutsidePeriod;
+        continue;
+      }
+      std::fill(acc.begin(), acc.end(), 0.0);
+      double total = 0.0;
+      for (std::size_t si = 0; si < fp->slices.size(); ++si) {
+        const FootprintSlice& s = fp->slices[si];
+        bool used = true;
+        for (std::size_t a = 0; a < naxes; ++a)
+          used = used && step[si * naxes + a] != SliceMatcher::npos;
+        if (!used) continue;
+        ++r.slices;
+        for (std::size_t c = 0; c < ncat; ++c)
+          base[c] = f.data[c] + step[si * naxes + f.axis_of[c]] * plane;
+        const std::size_t nk = s.resp.size();
+        for (std::size_t k = 0; k < nk; ++k) {
+          const double v = static_cast<double>(s.resp[k]);
+          const std::size_t cell =
+              static_cast<std::size_t>(s.ilat[k]) * nlon + static_cast<std::size_t>(s.ilon[k]);
+          total += v;
+          for (std::size_t c = 0; c < ncat; ++c)
+            acc[c] += v * base[c][cell];
+        }
+      }
+      r.status = ObsStatus::Computed;
+      r.values = acc;
+      r.total = total;
+    }
+    if (options.progress) options.progress(file.obs.size());
+  });
+
+  for (const auto& r : result.obs) {
+    switch (r.status) {
+      case ObsStatus::Computed:
+        ++result.computed;
+        if (r.dropped > 0) ++result.truncated;
+        break;
+      case ObsStatus::NoFootprint:
+        ++result.no_footprint;
+        break;
+      case ObsStatus::OutsidePeriod:
+        ++result.outside_period;
+        break;
+    }
+  }
+  return result;
+}
+
+// Per-thread accumulator of one file's adjoint contribution: dense slabs (one [nlat][nlon] plane per time
+// step touched, pooled) and the list of cells first touched, drained into a sparse (cell, value) list.
+class Scratch {
+ public:
+  Scratch(std::size_t nt, std::size_t plane) : plane_(plane), slabs_(nt, nullptr) {}
+
+  void add(std::size_t t, std::size_t cell, double v) {
+    double* slab = slabs_[t];
+    if (slab == nullptr) slab = acquire(t);
+    double& x = slab[cell];
+    if (x == 0.0) touched_.push_back(t * plane_ + cell);  // exactly 0.0 means untouched or back to zero
+    x += v;
+  }
+
+  // Appends the non-zero accumulated values (cells in first-touch order) and resets the scratch.
+  void drain(std::vector<std::pair<std::size_t, double>>& out) {
+    for (const std::size_t idx : touched_) {
+      double& x = slabs_[idx / plane_][idx % plane_];
+      if (x != 0.0) out.emplace_back(idx, x);
+      x = 0.0;
+    }
+    touched_.clear();
+    for (const std::size_t t : active_) {
+      pool_.push_back(slabs_[t]);
+      slabs_[t] = nullptr;
+    }
+    active_.clear();
+  }
+
+ private:
+  double* acquire(std::size_t t) {
+    double* slab = nullptr;
+    if (!pool_.empty()) {
+      slab = pool_.back();
+      pool_.pop_back();
+    } else {
+      owned_.push_back(std::make_unique<double[]>(plane_));  // value-initialised: zeros
+      slab = owned_.back().get();
+    }
+    slabs_[t] = slab;
+    active_.push_back(t);
+    return slab;
+  }
+
+  std::size_t plane_;
+  std::vector<double*> slabs_;
+  std::vector<std::unique_ptr<double[]>> owned_;
+  std::vector<double*> pool_;
+  std::vector<std::size_t> active_, touched_;
+};
+
+}  // namespace
+
+ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const FootprintSource& source,
+                      const OperatorOptions& options, const Context& ctx) {
+  const Fields f = fields_of(flux);
+  const FluxCategory& first = flux.categories.front();
+  if (!options.check_grid || !options.lats.empty() || !options.lons.empty() ||
+      first.lats.size() != first.nlat || first.lons.size() != first.nlon)
+    return forward_fields(f, files, source, options, ctx);
+  OperatorOptions with_grid = options;
+  with_grid.lats.assign(first.lats.begin(), first.lats.end());
+  with_grid.lons.assign(first.lons.begin(), first.lons.end());
+  return forward_fields(f, files, source, with_grid, ctx);
+}
+
+AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
+                      const FootprintSource& source, const OperatorOptions& options, const Context& ctx) {
+  const SliceMatcher matcher(axis);
+  const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon, nlon = grid.nlon;
+  AdjointResult result;
+  result.field.assign(nt * plane, 0.0);
+
+  struct FileCounts {
+    std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0;
+  };
+  std::vector<FileCounts> counts(files.size());
+  const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, ctx.threads)),
+                                                    std::max<std::size_t>(1, files.size()));
+  std::vector<Scratch> scratch;
+  scratch.reserve(workers);
+  for (std::size_t w = 0; w < workers; ++w)
+    scratch.emplace_back(nt, plane);
+
+  // Contributions are added into the field in schedule order (not completion order): exact for any thread
+  // count.
+  std::mutex commit_mutex;
+  std::map<std::size_t, std::vector<std::pair<std::size_t, double>>> pending;
+  std::size_t next_commit = 0;
+
+  run_files(files, ctx.threads, schedule(files), [&](std::size_t position, std::size_t fi, std::size_t w) {
+    const FileTask& file = files[fi];
+    FileCounts& n = counts[fi];
+    Scratch& acc = scratch[w];
+    std::vector<std::pair<std::size_t, double>> contribution;
+    {
+      const auto reader = source.open(file.path);
+      check_file_grid(*reader, options, file.path);
+      std::vector<std::size_t> step;
+      Footprint footprint;
+      const Footprint* fp = &footprint;
+      for (const ObsTask& task : file.obs) {
+        if (!reader->read(task, footprint)) {
+          ++n.no_footprint;
+          continue;
+        }
+        const std::string_view key = fp->key.empty() ? std::string_view(task.key) : std::string_view(fp->key);
+        for (const auto& s : fp->slices)
+          check_slice(s, grid, file.path, key);
+        const std::size_t unmatched = match_slices(*fp, &matcher, 1, step);
+        if (unmatched > 0 && !options.truncate) {
+          ++n.outside_period;
+          continue;
+        }
+        if (std::isnan(task.dy))
+          throw FileError(file.path.string(), "",
+                          fmt::format("observation '{}' (row {}): dy is NaN", key, task.row));
+        ++n.computed;
+        if (unmatched > 0) ++n.truncated;
+        const double dy = task.dy;
+        for (std::size_t si = 0; si < fp->slices.size(); ++si) {
+          const std::size_t t = step[si];
+          if (t == SliceMatcher::npos) continue;
+          const FootprintSlice& s = fp->slices[si];
+          const std::size_t nk = s.resp.size();
+          for (std::size_t k = 0; k < nk; ++k) {
+            const std::size_t cell =
+                static_cast<std::size_t>(s.ilat[k]) * nlon + static_cast<std::size_t>(s.ilon[k]);
+            acc.add(t, cell, static_cast<double>(s.resp[k]) * dy);
+          }
+        }
+      }
+      acc.drain(contribution);
+    }
+    {
+      std::lock_guard lock(commit_mutex);
+      pending.emplace(position, std::move(contribution));
+      for (auto it = pending.find(next_commit); it != pending.end(); it = pending.find(next_commit)) {
+        for (const auto& [idx, v] : it->second)
+          result.field[idx] += v;
+        pending.erase(it);
+        ++next_commit;
+      }
+    }
+    if (options.progress) options.progress(file.obs.size());
+  });
+
+  for (const auto& n : counts) {
+    result.computed += n.computed;
+    result.no_footprint += n.no_footprint;
+    result.outside_period += n.outside_period;
+    result.truncated += n.truncated;
+  }
+  return result;
+}
+
+AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
+                               const std::vector<FileTask>& files, const FootprintSource& source,
+                               const OperatorOptions& options, const Context& ctx, std::uint64_t seed) {
+  if (ncategories == 0) throw Error("adjoint test: no category");
+  const std::size_t size = axis.size() * grid.nlat * grid.nlon;
+  std::vector<std::vector<double>> x(ncategories, std::vector<double>(size));
+  Fields f;
+  f.grid = grid;
+  f.axes.push_back(axis);
+  f.matchers.emplace_back(axis);
+  for (std::size_t c = 0; c < ncategories; ++c) {
+    for (std::size_t k = 0; k < size; ++k)
+      x[c][k] = random_uniform(seed, 1 + c, k);
+    f.axis_of.push_back(0);
+    f.data.push_back(x[c].data());
+  }
+  const ForwardResult hx = forward_fields(f, files, source, options, ctx);
+
+  constexpr std::uint64_t kDepartureStream = 0xd7;
+  std::vector<FileTask> with_dy = files;
+  for (auto& file : with_dy)
+    for (auto& o : file.obs)
+      o.dy = random_uniform(seed, kDepartureStream, o.row);
+  const AdjointResult hty = adjoint(axis, grid, with_dy, source, options, ctx);
+
+  AdjointTestResult r;
+  long double hx_y = 0.0L, x_hty = 0.0L;
+  std::size_t i = 0;
+  for (const auto& file : with_dy)
+    for (const auto& o : file.obs) {
+      const ObsResult& res = hx.obs[i++];
+      if (res.status != ObsStatus::Computed) continue;
+      long double y = 0.0L;
+      for (const double v : res.values)
+        y += v;
+      hx_y += y * static_cast<long double>(o.dy);
+      ++r.observations;
+    }
+  for (std::size_t c = 0; c < ncategories; ++c)
+    for (std::size_t k = 0; k < size; ++k)
+      x_hty += static_cast<long double>(x[c][k]) * static_cast<long double>(hty.field[k]);
+  r.hx_y = static_cast<double>(hx_y);
+  r.x_hty = static_cast<double>(x_hty);
+  r.value = x_hty == 0.0L ? (hx_y == 0.0L ? 0.0 : 1.0) : static_cast<double>(1.0L - hx_y / x_hty);
+  return r;
+}
+
+// ---- output columns ---------------------------------------------------------------------------------------
+
+std::string python_float_repr(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (v == 0.0) return std::signbit(v) ? "-0.0" : "0.0";
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+  const std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));  // [-]d[.ddd]e(+|-)dd
+  const std::size_t epos = sci.find('e');
+  std::string_view mant = sci.substr(0, epos);
+  std::string out;
+  if (mant.front() == '-') {
+    out = "-";
+    mant.remove_prefix(1);
+  }
+  std::string digits;
+  for (const char ch : mant)
+    if (ch != '.') digits += ch;
+  int exp10 = 0;
+  std::string_view e = sci.substr(epos + 1);
+  if (e.front() == '+') e.remove_prefix(1);
+  std::from_chars(e.data(), e.data() + e.size(), exp10);
+  const int decpt = exp10 + 1;  // value = 0.digits x 10^decpt
+  const int nd = static_cast<int>(digits.size());
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) {
+      out += "0." + std::string(static_cast<std::size_t>(-decpt), '0') + digits;
+    } else if (decpt >= nd) {
+      out += digits + std::string(static_cast<std::size_t>(decpt - nd), '0') + ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(decpt)) + "." +
+             digits.substr(static_cast<std::size_t>(decpt));
+    }
+  } else {
+    out += digits.substr(0, 1);
+    if (nd > 1) out += "." + digits.substr(1);
+    out += fmt::format("e{}{:02d}", exp10 < 0 ? '-' : '+', std::abs(exp10));
+  }
+  return out;
+}
+
+std::string python_str_repr(std::string_view s) {
+  const bool has_single = s.find('\'') != std::string_view::npos;
+  const bool has_double = s.find('"') != std::string_view::npos;
+  const char q = has_single && !has_double ? '"' : '\'';
+  std::string out(1, q);
+  for (const char ch : s) {
+    if (ch == '\\' || ch == q) {
+      out += '\\';
+      out += ch;
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else {
+      out += ch;
+    }
+  }
+  out += q;
+  return out;
+}
+
+namespace {
+
+std::size_t ensure_column(CsvTable& t, std::string_view name) {
+  for (std::size_t c = 0; c < t.columns.size(); ++c)
+    if (t.columns[c] == name) return c;
+  t.columns.emplace_back(name);
+  for (auto& row : t.rows)
+    row.resize(t.columns.size());
+  return t.columns.size() - 1;
+}
+
+// A float cell as pandas writes it: repr, NaN as an empty field.
+std::string csv_number(double v) {
+  return std::isnan(v) ? std::string() : python_float_repr(v);
+}
+
+// The index label as pandas writes the float `id` column: repr of the number, or the label itself.
+std::string id_of(std::string_view label) {
+  double v = 0.0;
+  const auto res = std::from_chars(label.data(), label.data() + label.size(), v);
+  if (res.ec == std::errc() && res.ptr == label.data() + label.size()) return python_float_repr(v);
+  return std::string(label);
+}
+
+}  // namespace
+
+void write_forward_columns(CsvTable& observations, const ForwardResult& result,
+                           const std::vector<std::string>& flux_categories,
+                           const std::vector<std::string>& rc_categories) {
+  std::vector<std::size_t> rc_in_flux;
+  for (const auto& cat : rc_categories) {
+    const auto it = std::find(flux_categories.begin(), flux_categories.end(), cat);
+    if (it == flux_categories.end())
+      throw Error(fmt::format("category '{}' of the rc file is not a category of the flux file", cat));
+    rc_in_flux.push_back(static_cast<std::size_t>(it - flux_categories.begin()));
+  }
+  const std::size_t c_id = ensure_column(observations, "id");
+  const std::size_t c_totals = ensure_column(observations, "totals");
+  const std::size_t c_model = ensure_column(observations, "model");
+  const std::size_t c_fg = ensure_column(observations, "foreground");
+  std::vector<std::size_t> c_cat;
+  for (const auto& cat : rc_categories)
+    c_cat.push_back(ensure_column(observations, cat));
+
+  for (auto& row : observations.rows) {
+    row.resize(observations.columns.size());
+    row[c_id] = row[c_totals] = row[c_model] = "";
+    for (const std::size_t c : c_cat)
+      row[c] = "";
+    row[c_fg] = "0.0";
+  }
+  for (const ObsResult& r : result.obs) {
+    if (r.status != ObsStatus::Computed) continue;
+    if (r.row >= observations.rows.size())
+      throw Error(fmt::format("forward result for row {} but the observations table has {} rows", r.row,
+                              observations.rows.size()));
+    if (r.values.size() != flux_categories.size())
+      throw Error(fmt::format("forward result for row {} has {} values for {} flux categories", r.row,
+                              r.values.size(), flux_categories.size()));
+    auto& row = observations.rows[r.row];
+    row[c_id] = id_of(r.row < observations.index.size() ? observations.index[r.row] : std::to_string(r.row));
+    row[c_totals] = csv_number(r.total);
+    std::string model = "{";
+    for (std::size_t c = 0; c < flux_categories.size(); ++c) {
+      if (c > 0) model += ", ";
+      model += python_str_repr(flux_categories[c]) + ": " + python_float_repr(r.values[c]);
+    }
+    row[c_model] = model + "}";
+    double fg = 0.0;
+    for (std::size_t i = 0; i < rc_categories.size(); ++i) {
+      const double v = r.values[rc_in_flux[i]];
+      row[c_cat[i]] = csv_number(v);
+      fg += v;
+    }
+    row[c_fg] = csv_number(fg);
+  }
+}
+
+}  // namespace fluxkit::transport
