@@ -34,9 +34,17 @@ demo: build
 	build/fluxkit train --config $(DEMO_CONFIG)
 	build/fluxkit reconstruct --config $(DEMO_CONFIG)
 	build/fluxkit evaluate --config $(DEMO_CONFIG)
+	build/fluxkit synth footprints --config $(DEMO_CONFIG)
+	build/fluxkit transport --forward --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
+	  --emis demo/transport/fluxes.nc --checkfile demo/transport/forward.ok
+	build/fluxkit transport --adjoint --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
+	  --emis demo/transport/adjoint.nc --checkfile demo/transport/adjoint.ok
+	build/fluxkit transport --adjtest --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
+	  --emis demo/transport/fluxes.nc
 	@echo
 	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
-	@echo "validation_mse.csv: demo/models/; caches: demo/reconstruction/; tables: demo/evaluation/"
+	@echo "validation_mse.csv: demo/models/; caches: demo/reconstruction/; tables: demo/evaluation/;"
+	@echo "transport case (footprints, obsdb with the forward columns, fluxes, adjoint.nc): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
 
 bench: build
