@@ -103,10 +103,12 @@ struct AttentionLstmNetImpl : torch::nn::Module {
     const auto B = x.size(0), W = x.size(1);
     torch::Tensor h = torch::zeros({B, hidden}, x.options()), c = torch::zeros({B, hidden}, x.options());
     std::vector<torch::Tensor> hs, alphas;
+    // U x_t does not depend on the recurrence: one matmul for all steps instead of W small ones.
+    const torch::Tensor ux = attention->U->forward(x);  // [B, W, H]
     for (std::int64_t t = 0; t < W; ++t) {
       const torch::Tensor xt = x.select(1, t);
-      const torch::Tensor e = attention->V->forward(
-          torch::tanh(attention->W->forward(torch::cat({h, c}, 1)) + attention->U->forward(xt)));
+      const torch::Tensor e =
+          attention->V->forward(torch::tanh(attention->W->forward(torch::cat({h, c}, 1)) + ux.select(1, t)));
       const torch::Tensor a = torch::softmax(e, 1);
       std::tie(h, c) = lstm_cell->forward(a * xt, std::make_tuple(h, c));
       hs.push_back(h);
@@ -395,7 +397,7 @@ void TorchModel::predict(std::span<const float> x, std::size_t n, std::span<floa
   module().eval();
   const torch::Device device = device_of(ctx);
   module().to(device);
-  constexpr std::size_t kChunk = 16384;
+  constexpr std::size_t kChunk = 2048;  // windows per forward pass: cache-friendly activations
   for (std::size_t i = 0; i < n; i += kChunk) {
     const std::size_t m = std::min(kChunk, n - i);
     const auto out = const_cast<TorchModel*>(this)
@@ -527,7 +529,7 @@ class AttentionLstmModel final : public TorchModel {
     net_->eval();
     const torch::Device device = device_of(ctx);
     net_->to(device);
-    constexpr std::size_t kChunk = 16384;
+    constexpr std::size_t kChunk = 2048;  // windows per forward pass: cache-friendly activations
     for (std::size_t i = 0; i < n; i += kChunk) {
       const std::size_t m = std::min(kChunk, n - i);
       torch::Tensor a, b;
