@@ -50,6 +50,7 @@ demo: build
 bench: build
 	build/bench/bench_synth_ocean
 	build/bench/bench_models
+	build/bench/bench_transport
 
 # Training throughput against the same models in Debian's python3-torch.
 bench-training: build
