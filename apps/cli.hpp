@@ -35,7 +35,6 @@ class SectionFlags {
  public:
   template <class P>
   void add(CLI::App* sub) {
-    P defaults;
     for (const auto& k : config::describe<P>()) {
       std::string flag = "--" + k.key;
       for (auto& ch : flag)
@@ -59,7 +58,6 @@ class SectionFlags {
         if (it != given.end() && !it->second.empty()) doc.set_from_cli<P>(key, it->second, field);
       });
     });
-    (void)defaults;
   }
   void apply(config::Document& doc) const {
     for (const auto& a : appliers_)

@@ -183,7 +183,7 @@ class Document {
   std::string source_ = "<defaults>";
 };
 
-// Registers P with Document::register_section and returns its key docs (used by the section list in the app).
+// Registers P's section name, so Document::check_sections() accepts it.
 template <class P>
 void register_section() {
   Document::register_section(P::kSection);
