@@ -514,26 +514,7 @@ void write_fields(const fs::path& path, const GroupResult& g, const EvaluatePara
   w.add_dim("y", f.ny);
   w.add_dim("x", f.nx);
   const nc::Compression zip{1, true};
-  w.add_var("y_index", NC_INT, {"y"});
-  w.put_att("y_index", "long_name", "row index of the cell in the source grid (0-based)");
-  w.add_var("x_index", NC_INT, {"x"});
-  w.put_att("x_index", "long_name", "column index of the cell in the source grid (0-based)");
-  w.add_var("nav_lat", NC_DOUBLE, {"y", "x"}, zip);
-  w.put_att("nav_lat", "standard_name", "latitude");
-  w.put_att("nav_lat", "units", "degrees_north");
-  w.add_var("nav_lon", NC_DOUBLE, {"y", "x"}, zip);
-  w.put_att("nav_lon", "standard_name", "longitude");
-  w.put_att("nav_lon", "units", "degrees_east");
-  w.add_var("area", NC_DOUBLE, {"y", "x"}, zip);
-  w.put_att("area", "standard_name", "cell_area");
-  w.put_att("area", "units", "m2");
-  w.put_att("area", "coordinates", "nav_lat nav_lon");
-  w.add_var("sample_mask", NC_BYTE, {"y", "x"}, zip);
-  w.put_att("sample_mask", "long_name", "1 where the cell is a sample of the region in any evaluated year");
-  const std::int8_t flags[2] = {0, 1};
-  w.put_att("sample_mask", "flag_values", std::span<const std::int8_t>(flags, 2));
-  w.put_att("sample_mask", "flag_meanings", "not_a_sample sample");
-  w.put_att("sample_mask", "coordinates", "nav_lat nav_lon");
+  define_box_coordinates(w, "1 where the cell is a sample of the region in any evaluated year");
 
   const std::string period = fmt::format("{}-{}", params.years[0], params.years[1]);
   struct Var {

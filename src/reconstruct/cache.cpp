@@ -25,6 +25,30 @@ fs::path cache_path(const fs::path& root, std::string_view model, std::string_vi
          fmt::format("{}_{}_reconstruction_{}_{}.nc", model, region_dir, year, experiment);
 }
 
+void define_box_coordinates(nc::Writer& w, std::string_view mask_long_name) {
+  const nc::Compression zip{1, true};
+  w.add_var("y_index", NC_INT, {"y"});
+  w.put_att("y_index", "long_name", "row index of the cell in the source grid (0-based)");
+  w.add_var("x_index", NC_INT, {"x"});
+  w.put_att("x_index", "long_name", "column index of the cell in the source grid (0-based)");
+  w.add_var("nav_lat", NC_DOUBLE, {"y", "x"}, zip);
+  w.put_att("nav_lat", "standard_name", "latitude");
+  w.put_att("nav_lat", "units", "degrees_north");
+  w.add_var("nav_lon", NC_DOUBLE, {"y", "x"}, zip);
+  w.put_att("nav_lon", "standard_name", "longitude");
+  w.put_att("nav_lon", "units", "degrees_east");
+  w.add_var("area", NC_DOUBLE, {"y", "x"}, zip);
+  w.put_att("area", "standard_name", "cell_area");
+  w.put_att("area", "units", "m2");
+  w.put_att("area", "coordinates", "nav_lat nav_lon");
+  w.add_var("sample_mask", NC_BYTE, {"y", "x"}, zip);
+  w.put_att("sample_mask", "long_name", mask_long_name);
+  const std::int8_t flags[2] = {0, 1};
+  w.put_att("sample_mask", "flag_values", std::span<const std::int8_t>(flags, 2));
+  w.put_att("sample_mask", "flag_meanings", "not_a_sample sample");
+  w.put_att("sample_mask", "coordinates", "nav_lat nav_lon");
+}
+
 void write_cache(const fs::path& path, const ReconstructionCache& c, const Provenance& prov) {
   const std::size_t n = c.cells();
   if (c.lat.size() != n || c.lon.size() != n || c.area.size() != n || c.sample_mask.size() != n ||
@@ -44,26 +68,7 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
   w.put_att("time", "bounds", "time_bounds");
   w.put_att("time", "axis", "T");
   w.add_var("time_bounds", NC_DOUBLE, {"time", "bnds"});
-  w.add_var("y_index", NC_INT, {"y"});
-  w.put_att("y_index", "long_name", "row index of the cell in the source grid (0-based)");
-  w.add_var("x_index", NC_INT, {"x"});
-  w.put_att("x_index", "long_name", "column index of the cell in the source grid (0-based)");
-  w.add_var("nav_lat", NC_DOUBLE, {"y", "x"}, zip);
-  w.put_att("nav_lat", "standard_name", "latitude");
-  w.put_att("nav_lat", "units", "degrees_north");
-  w.add_var("nav_lon", NC_DOUBLE, {"y", "x"}, zip);
-  w.put_att("nav_lon", "standard_name", "longitude");
-  w.put_att("nav_lon", "units", "degrees_east");
-  w.add_var("area", NC_DOUBLE, {"y", "x"}, zip);
-  w.put_att("area", "standard_name", "cell_area");
-  w.put_att("area", "units", "m2");
-  w.put_att("area", "coordinates", "nav_lat nav_lon");
-  w.add_var("sample_mask", NC_BYTE, {"y", "x"}, zip);
-  w.put_att("sample_mask", "long_name", "1 where the cell is a sample of the region");
-  const std::int8_t flags[2] = {0, 1};
-  w.put_att("sample_mask", "flag_values", std::span<const std::int8_t>(flags, 2));
-  w.put_att("sample_mask", "flag_meanings", "not_a_sample sample");
-  w.put_att("sample_mask", "coordinates", "nav_lat nav_lon");
+  define_box_coordinates(w, "1 where the cell is a sample of the region");
   const std::string rec = "reconstructed_" + c.target_name;
   for (const auto& [name, long_name] :
        {std::pair<std::string, std::string>{c.target_name, "simulated " + c.target_name},

@@ -20,6 +20,7 @@
 
 #include "fluxkit/core/cftime.hpp"
 #include "fluxkit/core/provenance.hpp"
+#include "fluxkit/io/netcdf.hpp"
 
 namespace fluxkit {
 
@@ -40,6 +41,10 @@ struct ReconstructionCache {
   std::size_t cells() const { return ny * nx; }
   cftime::YearMonth month(std::size_t t) const { return {year, static_cast<int>(t) + 1}; }
 };
+
+// Defines the box coordinates shared by caches and evaluation fields (dims y and x must exist): y_index,
+// x_index, nav_lat, nav_lon, area and sample_mask, with their CF attributes.
+void define_box_coordinates(nc::Writer& w, std::string_view mask_long_name);
 
 // Writes atomically (temp file + rename).
 void write_cache(const std::filesystem::path& path, const ReconstructionCache& cache,
