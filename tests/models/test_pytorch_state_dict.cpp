@@ -2,6 +2,8 @@
 // back exactly; every malformed or unsupported file is a FileError naming the file and the problem.
 #include <gtest/gtest.h>
 
+#include "common/temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <array>
@@ -31,27 +33,8 @@ fs::path data_file(const std::string& name) {
   return fs::path(FLUXKIT_SOURCE_DIR "/tests/models/data") / name;
 }
 
-// A fresh, empty directory per test, removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("fluxkit_test_state_dict_{}_{}_{}", info ? info->name() : "x", getpid(), counter_++);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  static inline int counter_ = 0;
-  fs::path path_;
+struct TempDir : fluxkit::testing::TempDir {
+  TempDir() : fluxkit::testing::TempDir("fluxkit_test_state_dict") {}
 };
 
 std::string read_bytes(const fs::path& p) {

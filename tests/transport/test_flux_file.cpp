@@ -4,8 +4,10 @@
 #include "fluxkit/transport/flux_file.hpp"
 
 #include <gtest/gtest.h>
+
 #include <netcdf.h>
 #include <unistd.h>
+#include "common/temp_dir.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -25,29 +27,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("fluxkit_test_flux_{}_{}_{}", info ? info->name() : "x", getpid(), counter_++);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  std::size_t count() const {
-    return static_cast<std::size_t>(std::distance(fs::directory_iterator(path_), fs::directory_iterator()));
-  }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
+struct TempDir : fluxkit::testing::TempDir {
+  TempDir() : fluxkit::testing::TempDir("fluxkit_test_flux") {}
 };
 
 // Expects a FileError whose message contains every string in `parts`.

@@ -6,9 +6,11 @@
 #include "fluxkit/transport/footprint.hpp"
 
 #include <gtest/gtest.h>
+
 #include <hdf5.h>
 #include <netcdf.h>
 #include <unistd.h>
+#include "common/temp_dir.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -29,26 +31,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            fmt::format("fluxkit_test_footprints_{}_{}_{}", info ? info->name() : "x", getpid(), counter_++);
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
+struct TempDir : fluxkit::testing::TempDir {
+  TempDir() : fluxkit::testing::TempDir("fluxkit_test_footprints") {}
 };
 
 template <class F>
