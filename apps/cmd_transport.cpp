@@ -239,7 +239,8 @@ Work collect_work(const ObsDb& db, const fs::path& db_path, bool with_dy) {
     ObsTask task;
     task.row = r;
     task.time = *time;
-    task.key = legacy_key(*time);
+    // key "" = the file's footprint for the observation time (legacy and STILT: %Y%m%d%H%M%S; lumia_v2: the
+    // obsid ending in that time).
     if (with_dy)
       task.dy = parse_number(obs.rows[r][c_dy], fmt::format("{}: observations.csv row {}", where, r));
     auto& file = by_path[path];

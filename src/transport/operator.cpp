@@ -12,6 +12,7 @@
 
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
+#include "transport/operator_detail.hpp"
 
 namespace fluxkit::transport {
 
@@ -48,12 +49,12 @@ std::int64_t floor_div(std::int64_t a, std::int64_t b) {
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
 
-std::string format_time(std::int64_t s) {
+}  // namespace
+
+std::string detail::format_time(std::int64_t s) {
   const TimeStamp t = seconds_to_stamp(s);
   return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}", t[0], t[1], t[2], t[3], t[4], t[5]);
 }
-
-}  // namespace
 
 std::int64_t stamp_to_seconds(const TimeStamp& t) {
   return days_from_civil(t[0], t[1], t[2]) * 86400 + std::int64_t{t[3]} * 3600 + std::int64_t{t[4]} * 60 +
@@ -240,17 +241,7 @@ std::string_view status_name(ObsStatus s) {
 
 // ---- the kernels ------------------------------------------------------------------------------------------
 
-namespace {
-
-// Flux fields as the kernels see them: per category a pointer to [nt][nlat][nlon] and the index of its time
-// axis among the distinct axes.
-struct Fields {
-  GridShape grid;
-  std::vector<TimeAxis> axes;
-  std::vector<SliceMatcher> matchers;
-  std::vector<std::size_t> axis_of;
-  std::vector<const double*> data;
-};
+namespace detail {
 
 Fields fields_of(const FluxFile& flux) {
   if (flux.categories.empty()) throw Error("flux file: no flux category");
@@ -282,7 +273,18 @@ Fields fields_of(const FluxFile& flux) {
   return f;
 }
 
-// Checks the slice's arrays and indices against the grid (FileError naming file, observation and slice).
+OperatorOptions with_flux_grid(const FluxFile& flux, const OperatorOptions& options) {
+  OperatorOptions o = options;
+  if (flux.categories.empty()) return o;
+  const FluxCategory& first = flux.categories.front();
+  if (!options.check_grid || !options.lats.empty() || !options.lons.empty() ||
+      first.lats.size() != first.nlat || first.lons.size() != first.nlon)
+    return o;
+  o.lats.assign(first.lats.begin(), first.lats.end());
+  o.lons.assign(first.lons.begin(), first.lons.end());
+  return o;
+}
+
 void check_slice(const FootprintSlice& s, GridShape grid, const std::filesystem::path& path,
                  std::string_view key) {
   const auto where = [&] {
@@ -303,28 +305,112 @@ void check_slice(const FootprintSlice& s, GridShape grid, const std::filesystem:
   }
 }
 
+namespace {
+
 std::string describe_grid(const std::vector<double>& lats, const std::vector<double>& lons) {
   if (lats.empty() || lons.empty()) return fmt::format("{} x {}", lats.size(), lons.size());
   return fmt::format("{} x {}, centres {}..{} N, {}..{} E", lats.size(), lons.size(), lats.front(),
                      lats.back(), lons.front(), lons.back());
 }
 
-// The grid a footprint file states must be the flux grid (else its indices refer to other cells).
-void check_file_grid(const FootprintSource::Reader& reader, const OperatorOptions& options,
-                     const std::filesystem::path& path) {
-  if (!options.check_grid || (options.lats.empty() && options.lons.empty())) return;
-  const std::optional<FootprintGrid> g = reader.grid();
-  if (!g) return;
-  bool same = g->lats.size() == options.lats.size() && g->lons.size() == options.lons.size();
-  for (std::size_t i = 0; same && i < g->lats.size(); ++i)
-    same = std::abs(g->lats[i] - options.lats[i]) <= 1e-3;
-  for (std::size_t j = 0; same && j < g->lons.size(); ++j)
-    same = std::abs(g->lons[j] - options.lons[j]) <= 1e-3;
-  if (!same)
-    throw FileError(path.string(), "",
-                    fmt::format("mismatched grids: the footprints are on a {} grid, the fluxes on a {} grid",
-                                describe_grid(g->lats, g->lons), describe_grid(options.lats, options.lons)));
+// The offset at which `inner` lies in `outer`, cell for cell within 1e-3 degrees; nullopt when it does not.
+std::optional<std::int64_t> sub_axis_offset(const std::vector<double>& outer,
+                                            const std::vector<double>& inner) {
+  if (inner.empty() || inner.size() > outer.size()) return std::nullopt;
+  for (std::size_t d = 0; d + inner.size() <= outer.size(); ++d) {
+    if (std::abs(outer[d] - inner[0]) > 1e-3) continue;
+    bool same = true;
+    for (std::size_t i = 1; same && i < inner.size(); ++i)
+      same = std::abs(outer[d + i] - inner[i]) <= 1e-3;
+    if (same) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
 }
+
+}  // namespace
+
+IndexMap index_map(const std::optional<FootprintGrid>& g, const OperatorOptions& options,
+                   const std::filesystem::path& path) {
+  IndexMap map;
+  if (!options.check_grid || (options.lats.empty() && options.lons.empty()) || !g) return map;
+  const auto di = sub_axis_offset(g->lats, options.lats);
+  const auto dj = sub_axis_offset(g->lons, options.lons);
+  if (!di || !dj)
+    throw FileError(path.string(), "",
+                    fmt::format("mismatched grids: the footprints are on a {} grid, the fluxes on a {} grid "
+                                "(neither the same grid nor a sub-grid of it)",
+                                describe_grid(g->lats, g->lons), describe_grid(options.lats, options.lons)));
+  map.file_nlat = g->lats.size();
+  map.file_nlon = g->lons.size();
+  map.flux_nlat = options.lats.size();
+  map.flux_nlon = options.lons.size();
+  map.di = *di;
+  map.dj = *dj;
+  map.identity = map.di == 0 && map.dj == 0 && map.file_nlat == options.lats.size() &&
+                 map.file_nlon == options.lons.size();
+  return map;
+}
+
+std::size_t apply_index_map(Footprint& fp, const IndexMap& map, const std::filesystem::path& path,
+                            std::string_view key) {
+  if (map.identity) return 0;
+  const GridShape file_grid{map.file_nlat, map.file_nlon};
+  const auto nlat = static_cast<std::int64_t>(map.flux_nlat), nlon = static_cast<std::int64_t>(map.flux_nlon);
+  std::size_t dropped = 0;
+  for (auto& s : fp.slices) {
+    check_slice(s, file_grid, path, key);  // indices within the file's own grid
+    std::size_t w = 0;
+    for (std::size_t k = 0; k < s.resp.size(); ++k) {
+      const std::int64_t i = s.ilat[k] - map.di, j = s.ilon[k] - map.dj;
+      if (i < 0 || j < 0 || i >= nlat || j >= nlon) {
+        ++dropped;
+        continue;
+      }
+      s.ilat[w] = static_cast<std::int32_t>(i);
+      s.ilon[w] = static_cast<std::int32_t>(j);
+      s.resp[w] = s.resp[k];
+      ++w;
+    }
+    s.ilat.resize(w);
+    s.ilon.resize(w);
+    s.resp.resize(w);
+  }
+  return dropped;
+}
+
+bool read_checked(FootprintSource::Reader& reader, const ObsTask& task, const IndexMap& map, GridShape grid,
+                  const std::filesystem::path& path, Footprint& out, std::size_t& outside_domain) {
+  if (!reader.read(task, out)) return false;
+  const std::string_view key = out.key.empty() ? std::string_view(task.key) : std::string_view(out.key);
+  outside_domain += apply_index_map(out, map, path, key);
+  for (const auto& s : out.slices)
+    check_slice(s, grid, path, key);
+  return true;
+}
+
+void tally(ForwardResult& result) {
+  for (const auto& r : result.obs) {
+    result.outside_domain += r.outside_domain;
+    switch (r.status) {
+      case ObsStatus::Computed:
+        ++result.computed;
+        if (r.dropped > 0) ++result.truncated;
+        break;
+      case ObsStatus::NoFootprint:
+        ++result.no_footprint;
+        break;
+      case ObsStatus::OutsidePeriod:
+        ++result.outside_period;
+        break;
+    }
+  }
+}
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
 
 // Runs fn(position, file index, worker) over the files, largest weight first, on up to `threads` threads. The
 // error reported is the one of the first failing file in schedule order, whatever the thread count.
@@ -400,7 +486,7 @@ ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files
   run_files(files, ctx.threads, schedule(files), [&](std::size_t, std::size_t fi, std::size_t) {
     const FileTask& file = files[fi];
     const auto reader = source.open(file.path);
-    check_file_grid(*reader, options, file.path);
+    const IndexMap map = index_map(reader->grid(), options, file.path);
     std::vector<std::size_t> step;
     std::vector<double> acc(ncat);
     std::vector<const double*> base(ncat);
@@ -411,12 +497,10 @@ ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files
       ObsResult& r = result.obs[offset[fi] + o];
       r = ObsResult{};
       r.row = task.row;
-      if (!reader->read(task, footprint)) {
+      if (!read_checked(*reader, task, map, f.grid, file.path, footprint, r.outside_domain)) {
         r.status = ObsStatus::NoFootprint;
         continue;
       }
-      for (const auto& s : fp->slices)
-        check_slice(s, f.grid, file.path, fp->key.empty() ? task.key : fp->key);
       r.dropped = match_slices(*fp, f.matchers.data(), naxes, step);
       if (r.dropped > 0 && !options.truncate) {
         r.status = ObsStatus::OutsidePeriod;
@@ -450,20 +534,7 @@ ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files
     if (options.progress) options.progress(file.obs.size());
   });
 
-  for (const auto& r : result.obs) {
-    switch (r.status) {
-      case ObsStatus::Computed:
-        ++result.computed;
-        if (r.dropped > 0) ++result.truncated;
-        break;
-      case ObsStatus::NoFootprint:
-        ++result.no_footprint;
-        break;
-      case ObsStatus::OutsidePeriod:
-        ++result.outside_period;
-        break;
-    }
-  }
+  tally(result);
   return result;
 }
 
@@ -522,15 +593,7 @@ class Scratch {
 
 ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const FootprintSource& source,
                       const OperatorOptions& options, const Context& ctx) {
-  const Fields f = fields_of(flux);
-  const FluxCategory& first = flux.categories.front();
-  if (!options.check_grid || !options.lats.empty() || !options.lons.empty() ||
-      first.lats.size() != first.nlat || first.lons.size() != first.nlon)
-    return forward_fields(f, files, source, options, ctx);
-  OperatorOptions with_grid = options;
-  with_grid.lats.assign(first.lats.begin(), first.lats.end());
-  with_grid.lons.assign(first.lons.begin(), first.lons.end());
-  return forward_fields(f, files, source, with_grid, ctx);
+  return forward_fields(fields_of(flux), files, source, with_flux_grid(flux, options), ctx);
 }
 
 AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
@@ -541,7 +604,7 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
   result.field.assign(nt * plane, 0.0);
 
   struct FileCounts {
-    std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0;
+    std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0, outside_domain = 0;
   };
   std::vector<FileCounts> counts(files.size());
   const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, ctx.threads)),
@@ -564,18 +627,16 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
     std::vector<std::pair<std::size_t, double>> contribution;
     {
       const auto reader = source.open(file.path);
-      check_file_grid(*reader, options, file.path);
+      const IndexMap map = index_map(reader->grid(), options, file.path);
       std::vector<std::size_t> step;
       Footprint footprint;
       const Footprint* fp = &footprint;
       for (const ObsTask& task : file.obs) {
-        if (!reader->read(task, footprint)) {
+        if (!read_checked(*reader, task, map, grid, file.path, footprint, n.outside_domain)) {
           ++n.no_footprint;
           continue;
         }
         const std::string_view key = fp->key.empty() ? std::string_view(task.key) : std::string_view(fp->key);
-        for (const auto& s : fp->slices)
-          check_slice(s, grid, file.path, key);
         const std::size_t unmatched = match_slices(*fp, &matcher, 1, step);
         if (unmatched > 0 && !options.truncate) {
           ++n.outside_period;
@@ -619,6 +680,7 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
     result.no_footprint += n.no_footprint;
     result.outside_period += n.outside_period;
     result.truncated += n.truncated;
+    result.outside_domain += n.outside_domain;
   }
   return result;
 }
@@ -626,48 +688,17 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
 AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
                                const std::vector<FileTask>& files, const FootprintSource& source,
                                const OperatorOptions& options, const Context& ctx, std::uint64_t seed) {
-  if (ncategories == 0) throw Error("adjoint test: no category");
-  const std::size_t size = axis.size() * grid.nlat * grid.nlon;
-  std::vector<std::vector<double>> x(ncategories, std::vector<double>(size));
-  Fields f;
-  f.grid = grid;
-  f.axes.push_back(axis);
-  f.matchers.emplace_back(axis);
-  for (std::size_t c = 0; c < ncategories; ++c) {
-    for (std::size_t k = 0; k < size; ++k)
-      x[c][k] = random_uniform(seed, 1 + c, k);
-    f.axis_of.push_back(0);
-    f.data.push_back(x[c].data());
-  }
-  const ForwardResult hx = forward_fields(f, files, source, options, ctx);
+  return adjoint_test_with(
+      axis, grid, ncategories, files, seed,
+      [&](const Fields& f) { return forward_fields(f, files, source, options, ctx); },
+      [&](const std::vector<FileTask>& with_dy) {
+        return adjoint(axis, grid, with_dy, source, options, ctx);
+      });
+}
 
-  constexpr std::uint64_t kDepartureStream = 0xd7;
-  std::vector<FileTask> with_dy = files;
-  for (auto& file : with_dy)
-    for (auto& o : file.obs)
-      o.dy = random_uniform(seed, kDepartureStream, o.row);
-  const AdjointResult hty = adjoint(axis, grid, with_dy, source, options, ctx);
-
-  AdjointTestResult r;
-  long double hx_y = 0.0L, x_hty = 0.0L;
-  std::size_t i = 0;
-  for (const auto& file : with_dy)
-    for (const auto& o : file.obs) {
-      const ObsResult& res = hx.obs[i++];
-      if (res.status != ObsStatus::Computed) continue;
-      long double y = 0.0L;
-      for (const double v : res.values)
-        y += v;
-      hx_y += y * static_cast<long double>(o.dy);
-      ++r.observations;
-    }
-  for (std::size_t c = 0; c < ncategories; ++c)
-    for (std::size_t k = 0; k < size; ++k)
-      x_hty += static_cast<long double>(x[c][k]) * static_cast<long double>(hty.field[k]);
-  r.hx_y = static_cast<double>(hx_y);
-  r.x_hty = static_cast<double>(x_hty);
-  r.value = x_hty == 0.0L ? (hx_y == 0.0L ? 0.0 : 1.0) : static_cast<double>(1.0L - hx_y / x_hty);
-  return r;
+double adjoint_test_value(double hx_y, double x_hty) {
+  if (x_hty == 0.0) return hx_y == 0.0 ? 0.0 : 1.0;
+  return static_cast<double>(1.0L - static_cast<long double>(hx_y) / static_cast<long double>(x_hty));
 }
 
 // ---- output columns ---------------------------------------------------------------------------------------

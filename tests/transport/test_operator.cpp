@@ -648,7 +648,7 @@ TEST(Errors, FootprintGridMustBeTheFluxGrid) {
   // make_flux: lats 40.25 + 0.5 i, lons -10.25 + 0.5 j.
   c.source.grids["f.h5"] = FootprintGrid{{40.25, 40.75}, {-10.25, -9.75, -9.25}};
   EXPECT_NO_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)));
-  c.source.grids["f.h5"] = FootprintGrid{{40.25, 40.75, 41.25}, {-10.25, -9.75, -9.25}};
+  c.source.grids["f.h5"] = FootprintGrid{{40.75, 41.25, 41.75}, {-10.25, -9.75, -9.25}};  // not containing it
   try {
     (void)forward(c.flux, c.files, c.source, {}, threads(1));
     ADD_FAILURE() << "no error";
@@ -657,6 +657,8 @@ TEST(Errors, FootprintGridMustBeTheFluxGrid) {
               std::string::npos)
         << e.what();
   }
+  c.source.grids["f.h5"] = FootprintGrid{{40.25}, {-10.25, -9.75, -9.25}};  // smaller than the flux grid
+  EXPECT_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)), FileError);
   c.source.grids["f.h5"] = FootprintGrid{{40.25, 40.75}, {-10.0, -9.5, -9.0}};  // shifted by a quarter cell
   EXPECT_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)), FileError);
   OperatorOptions off;
@@ -668,6 +670,51 @@ TEST(Errors, FootprintGridMustBeTheFluxGrid) {
   rc_grid.lats = {40.25, 40.75};
   rc_grid.lons = {-10.25, -9.75, -9.25};
   EXPECT_THROW((void)adjoint(c.axis, c.grid, c.files, c.source, rc_grid, threads(1)), FileError);
+}
+
+TEST(Grids, ALargerFootprintGridIsMappedOntoTheFluxGridAndCellsOutsideAreDiscarded) {
+  TimeCase c;  // flux grid: lats 40.25, 40.75; lons -10.25, -9.75, -9.25
+  auto& emis = c.flux.categories[0].emis;
+  for (std::size_t t = 0; t < 8; ++t)
+    for (std::size_t i = 0; i < 2; ++i)
+      for (std::size_t j = 0; j < 3; ++j)
+        emis[(t * 2 + i) * 3 + j] = static_cast<double>(100 * t + 10 * i + j + 1);
+  // A STILT-like domain one cell larger on every side but the east: 4 x 5 cells, the flux grid at (1, 1).
+  c.source.grids["f.h5"] = FootprintGrid{{39.75, 40.25, 40.75, 41.25}, {-10.75, -10.25, -9.75, -9.25, -8.75}};
+  Footprint fp;
+  fp.key = "k";
+  fp.slices.push_back(FootprintSlice{
+      c.step(1).first, c.step(1).second, {1, 2, 0, 3}, {1, 3, 0, 4}, {1.0f, 2.0f, 4.0f, 8.0f}});
+  c.source.files["f.h5"]["k"] = fp;
+  c.files[0].obs.push_back(ObsTask{0, 0, "k", 0.5});
+
+  const ForwardResult r = forward(c.flux, c.files, c.source, {}, threads(1));
+  ASSERT_EQ(r.obs[0].status, ObsStatus::Computed);
+  EXPECT_EQ(r.obs[0].values[0], 1.0 * 101 + 2.0 * 113);  // (1,1) -> (0,0) at step 1; (2,3) -> (1,2)
+  EXPECT_EQ(r.obs[0].total, 3.0);                        // the discarded cells are not counted
+  EXPECT_EQ(r.obs[0].outside_domain, 2u);
+  EXPECT_EQ(r.outside_domain, 2u);
+
+  OperatorOptions rc_grid;
+  rc_grid.lats = {40.25, 40.75};
+  rc_grid.lons = {-10.25, -9.75, -9.25};
+  const AdjointResult a = adjoint(c.axis, c.grid, c.files, c.source, rc_grid, threads(1));
+  std::vector<double> expected(a.field.size(), 0.0);
+  expected[(1 * 2 + 0) * 3 + 0] = 0.5;
+  expected[(1 * 2 + 1) * 3 + 2] = 1.0;
+  EXPECT_EQ(a.field, expected);
+  EXPECT_EQ(a.outside_domain, 2u);
+
+  // An index outside the file's own 4 x 5 grid is still an error.
+  c.source.files["f.h5"]["k"].slices[0].ilat[3] = 4;
+  try {
+    (void)forward(c.flux, c.files, c.source, {}, threads(1));
+    ADD_FAILURE() << "no error";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("(ilat 4, ilon 4) of non-zero 3 is outside the 4 x 5"),
+              std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(Keys, AnEmptyKeyIsResolvedFromTheObservationTime) {

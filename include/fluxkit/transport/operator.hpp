@@ -139,8 +139,10 @@ struct FileTask {
 
 struct OperatorOptions {
   bool truncate = false;  // drop the slices outside the flux period instead of skipping the observation
-  // Cell centres (degrees) the footprint indices must refer to: a file that states another grid (other sizes,
-  // or centres more than 1e-3 degrees off) is an Error. Empty = no check. forward() fills them from the flux
+  // Cell centres (degrees) of the flux grid. A file that states its grid must be on this grid or on a larger
+  // one containing it cell for cell (within 1e-3 degrees; e.g. a STILT domain larger than the region): its
+  // indices are then shifted onto this grid and the cells outside it discarded (LUMIA's STILT reader).
+  // Another grid is an Error ("mismatched grids"). Empty = no check. forward() fills them from the flux
   // file's lats/lons when empty and check_grid is set.
   std::vector<double> lats, lons;
   bool check_grid = true;
@@ -162,11 +164,13 @@ struct ObsResult {
   double total = 0.0;          // sum of resp over the slices used
   std::size_t slices = 0;      // slices used
   std::size_t dropped = 0;  // slices without a flux step (dropped under truncate, else the cause of the skip)
+  std::size_t outside_domain = 0;  // cells of a larger footprint grid outside the flux grid (discarded)
 };
 
 struct ForwardResult {
   std::vector<ObsResult> obs;  // task order: files as given, then their observations in order
   std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0;
+  std::size_t outside_domain = 0;  // footprint cells outside the flux grid (discarded)
 };
 
 // Forward run over every flux category of `flux`. Error for inconsistent categories (sizes, grids), indices
@@ -177,6 +181,7 @@ ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, 
 struct AdjointResult {
   std::vector<double> field;  // [axis.size() * nlat * nlon], K^T dy
   std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0;
+  std::size_t outside_domain = 0;  // footprint cells outside the flux grid (discarded)
 };
 
 // Adjoint run on the given axis and grid (the rc's, spec §9). Error for a NaN dy of an observation that
@@ -193,6 +198,8 @@ struct AdjointTestResult {
 AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
                                const std::vector<FileTask>& files, const FootprintSource& source,
                                const OperatorOptions& options, const Context& ctx, std::uint64_t seed);
+// 1 - hx_y / x_hty (0 when both are 0): the test's value from its two dot products (summed over MPI ranks).
+double adjoint_test_value(double hx_y, double x_hty);
 
 // ---- forward output columns (spec §8) ---------------------------------------------------------------------
 
