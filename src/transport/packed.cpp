@@ -1,0 +1,699 @@
+#include "fluxkit/transport/packed.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <string_view>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/error.hpp"
+#include "transport/operator_detail.hpp"
+
+namespace fluxkit::transport {
+
+namespace {
+
+constexpr char kMagic[16] = {'f', 'l', 'u', 'x', 'k', 'i', 't', '-', 'o', 'p', 'e', 'r', 'a', 't', 'o', 'r'};
+constexpr std::uint32_t kByteOrder = 0x01020304;
+constexpr std::uint64_t kHeaderBytes = 512;
+constexpr std::uint32_t kHasFootprint = 1, kByKey = 2;
+
+struct Header {
+  char magic[16];
+  std::uint32_t version, byte_order;
+  std::uint64_t file_bytes;
+  std::uint64_t nlat, nlon, nsteps, nfiles, nobs, nslices, nnz, strings_bytes;
+  std::uint64_t off_entries, off_lats, off_lons, off_steps, off_files, off_obs, off_slices, off_strings;
+};
+static_assert(sizeof(Header) <= kHeaderBytes);
+
+struct Entry {
+  std::uint32_t cell;
+  float resp;
+};
+struct StepRec {
+  std::int64_t start, end;
+};
+struct FileRec {
+  std::uint64_t path_off, path_len, size;
+  std::int64_t mtime_ns;
+  std::uint64_t first_obs, nobs, nnz;
+};
+struct ObsRec {
+  std::int64_t time;
+  std::uint64_t key_off, key_len, first_slice;
+  std::uint32_t nslices, flags;
+  std::uint64_t outside_domain;
+};
+struct SliceRec {
+  std::uint64_t first_entry;
+  std::uint32_t step, reserved;
+};
+
+std::uint64_t align8(std::uint64_t x) {
+  return (x + 7) & ~std::uint64_t{7};
+}
+
+struct FileStamp {
+  bool exists = false;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+};
+
+FileStamp stamp_of(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return {};
+  return {true, static_cast<std::uint64_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
+// Sequential writer of the temp file, tracking the offset.
+class Writer {
+ public:
+  Writer(const std::filesystem::path& path, std::string target) : target_(std::move(target)) {
+    f_ = std::fopen(path.c_str(), "wb");
+    if (f_ == nullptr)
+      throw FileError(target_, "",
+                      fmt::format("cannot create the packed operator: {}", std::strerror(errno)));
+    std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
+  }
+  ~Writer() {
+    if (f_ != nullptr) std::fclose(f_);
+  }
+  void write(const void* p, std::size_t n) {
+    if (n > 0 && std::fwrite(p, 1, n, f_) != n) fail();
+    offset_ += n;
+  }
+  template <class T>
+  std::uint64_t section(const std::vector<T>& v) {
+    pad();
+    const std::uint64_t at = offset_;
+    write(v.data(), v.size() * sizeof(T));
+    return at;
+  }
+  void pad() {
+    static constexpr char zeros[8] = {};
+    write(zeros, align8(offset_) - offset_);
+  }
+  void rewrite_header(const Header& h) {
+    if (std::fseek(f_, 0, SEEK_SET) != 0) fail();
+    if (std::fwrite(&h, sizeof h, 1, f_) != 1) fail();
+  }
+  void close() {
+    const int rc = std::fclose(f_);
+    f_ = nullptr;
+    if (rc != 0) fail();
+  }
+  std::uint64_t offset() const { return offset_; }
+
+ private:
+  [[noreturn]] void fail() const {
+    throw FileError(target_, "", fmt::format("write failed: {}", std::strerror(errno)));
+  }
+  std::FILE* f_ = nullptr;
+  std::string target_;
+  std::uint64_t offset_ = 0;
+};
+
+std::uint64_t add_string(std::vector<char>& strings, std::string_view s) {
+  const std::uint64_t at = strings.size();
+  strings.insert(strings.end(), s.begin(), s.end());
+  return at;
+}
+
+}  // namespace
+
+// ---- packing ----------------------------------------------------------------------------------------------
+
+PackSummary pack_operator(const std::filesystem::path& out, const std::vector<FileTask>& files,
+                          const FootprintSource& source, GridShape grid, const OperatorOptions& options,
+                          const Context& ctx) {
+  (void)ctx;  // reads are serialised on the HDF5 mutex; packing is one sequential pass
+  const std::uint64_t plane = std::uint64_t{grid.nlat} * grid.nlon;
+  if (plane == 0 || plane > std::numeric_limits<std::uint32_t>::max())
+    throw Error(fmt::format("packed operator: a {} x {} grid does not fit 32-bit cell indices", grid.nlat,
+                            grid.nlon));
+  AtomicFile file(out);
+  Writer w(file.temp_path(), out.string());
+  const std::vector<char> header_space(kHeaderBytes, 0);
+  w.write(header_space.data(), header_space.size());
+
+  std::vector<FileRec> file_recs;
+  std::vector<ObsRec> obs_recs;
+  std::vector<SliceRec> slices;
+  std::vector<char> strings;
+  std::vector<StepRec> steps;  // first-seen order; sorted at the end
+  struct StepHash {
+    std::size_t operator()(const std::pair<std::int64_t, std::int64_t>& p) const {
+      return static_cast<std::size_t>(mix64(static_cast<std::uint64_t>(p.first) * 0x9e3779b97f4a7c15ULL ^
+                                            static_cast<std::uint64_t>(p.second)));
+    }
+  };
+  std::unordered_map<std::pair<std::int64_t, std::int64_t>, std::uint32_t, StepHash> step_of;
+  std::vector<Entry> buffer;
+  std::uint64_t nnz = 0;
+  PackSummary summary;
+
+  std::map<std::string, std::size_t> seen_files;
+  for (const FileTask& task : files) {
+    const std::string path = task.path.string();
+    if (seen_files.contains(path))
+      throw Error(fmt::format("packed operator: footprint file '{}' is listed twice", path));
+    seen_files.emplace(path, file_recs.size());
+    const FileStamp st = stamp_of(task.path);
+    FileRec fr{add_string(strings, path), path.size(), st.size, st.mtime_ns, obs_recs.size(), 0, 0};
+    const auto reader = source.open(task.path);
+    const detail::IndexMap map = detail::index_map(reader->grid(), options, task.path);
+    std::map<std::string, bool, std::less<>> keys_done;
+    std::map<std::int64_t, bool> times_done;
+    Footprint fp;
+    for (const ObsTask& o : task.obs) {
+      const bool by_key = !o.key.empty();
+      if (by_key ? keys_done.contains(o.key) : times_done.contains(o.time)) continue;  // a repeated row
+      if (by_key)
+        keys_done.emplace(o.key, true);
+      else
+        times_done.emplace(o.time, true);
+      ObsRec rec{o.time, add_string(strings, o.key), o.key.size(), slices.size(), 0, by_key ? kByKey : 0, 0};
+      std::size_t outside = 0;
+      if (detail::read_checked(*reader, o, map, grid, task.path, fp, outside)) {
+        rec.flags |= kHasFootprint;
+        rec.outside_domain = outside;
+        summary.outside_domain += outside;
+        if (fp.slices.size() > std::numeric_limits<std::uint32_t>::max())
+          throw FileError(path, "", fmt::format("observation '{}': too many slices", fp.key));
+        rec.nslices = static_cast<std::uint32_t>(fp.slices.size());
+        for (const FootprintSlice& s : fp.slices) {
+          const auto [it, added] =
+              step_of.try_emplace({s.start, s.end}, static_cast<std::uint32_t>(steps.size()));
+          if (added) steps.push_back({s.start, s.end});
+          slices.push_back({nnz, it->second, 0});
+          buffer.resize(s.resp.size());
+          for (std::size_t k = 0; k < s.resp.size(); ++k)
+            buffer[k] = {static_cast<std::uint32_t>(static_cast<std::uint64_t>(s.ilat[k]) * grid.nlon +
+                                                    static_cast<std::uint64_t>(s.ilon[k])),
+                         s.resp[k]};
+          w.write(buffer.data(), buffer.size() * sizeof(Entry));
+          nnz += s.resp.size();
+          fr.nnz += s.resp.size();
+        }
+      } else {
+        ++summary.no_footprint;
+      }
+      obs_recs.push_back(rec);
+      ++fr.nobs;
+    }
+    file_recs.push_back(fr);
+    if (options.progress) options.progress(task.obs.size());
+  }
+  slices.push_back({nnz, 0, 0});  // sentinel
+
+  // Steps sorted by (start, end); slices renumbered.
+  std::vector<std::uint32_t> order(steps.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return std::tie(steps[a].start, steps[a].end) < std::tie(steps[b].start, steps[b].end);
+  });
+  std::vector<std::uint32_t> rank(steps.size());
+  std::vector<StepRec> sorted(steps.size());
+  for (std::uint32_t r = 0; r < order.size(); ++r) {
+    rank[order[r]] = r;
+    sorted[r] = steps[order[r]];
+  }
+  for (std::size_t s = 0; s + 1 < slices.size(); ++s)
+    slices[s].step = rank[slices[s].step];
+
+  Header h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = PackedOperator::kVersion;
+  h.byte_order = kByteOrder;
+  h.nlat = grid.nlat;
+  h.nlon = grid.nlon;
+  h.nsteps = sorted.size();
+  h.nfiles = file_recs.size();
+  h.nobs = obs_recs.size();
+  h.nslices = slices.size() - 1;
+  h.nnz = nnz;
+  h.strings_bytes = strings.size();
+  h.off_entries = kHeaderBytes;
+  std::vector<double> lats = options.lats, lons = options.lons;
+  if (lats.size() != grid.nlat || lons.size() != grid.nlon) lats.clear(), lons.clear();
+  h.off_lats = w.section(lats);
+  h.off_lons = w.section(lons);
+  h.off_steps = w.section(sorted);
+  h.off_files = w.section(file_recs);
+  h.off_obs = w.section(obs_recs);
+  h.off_slices = w.section(slices);
+  h.off_strings = w.section(strings);
+  w.pad();
+  h.file_bytes = w.offset();
+  w.rewrite_header(h);
+  w.close();
+  file.commit();
+
+  summary.files = file_recs.size();
+  summary.observations = obs_recs.size();
+  summary.slices = slices.size() - 1;
+  summary.steps = sorted.size();
+  summary.nonzeros = nnz;
+  summary.bytes = h.file_bytes;
+  return summary;
+}
+
+// ---- the mapped file --------------------------------------------------------------------------------------
+
+struct PackedOperator::Impl {
+  std::filesystem::path path;
+  std::string name;
+  void* base = nullptr;
+  std::size_t length = 0;
+  Header h{};
+  const Entry* entries = nullptr;
+  std::span<const double> lats, lons;
+  std::span<const StepRec> steps;
+  std::span<const FileRec> files;
+  std::span<const ObsRec> obs;
+  std::span<const SliceRec> slices;  // nslices + 1
+  std::string_view strings;
+  std::unordered_map<std::string, std::size_t> file_index;
+
+  std::string_view string_at(std::uint64_t off, std::uint64_t len) const { return strings.substr(off, len); }
+
+  [[noreturn]] void corrupt(const std::string& what) const {
+    throw FileError(name, "", fmt::format("corrupt packed operator: {}", what));
+  }
+
+  // The packed observation of a task: index into obs, or an Error naming it.
+  std::size_t find(std::size_t file, const ObsTask& task) const {
+    const FileRec& f = files[file];
+    const auto* first = obs.data() + f.first_obs;
+    const auto* last = first + f.nobs;
+    const bool by_key = !task.key.empty();
+    for (const auto* o = first; o != last; ++o) {  // a file holds at most a few thousand observations
+      if (((o->flags & kByKey) != 0) != by_key) continue;
+      if (by_key ? string_at(o->key_off, o->key_len) == task.key : o->time == task.time)
+        return static_cast<std::size_t>(o - obs.data());
+    }
+    throw Error(fmt::format(
+        "{}: observation at row {} ({} in footprint file '{}') is not in the packed operator: re-run "
+        "`fluxkit transport pack` after changing the obsdb",
+        name, task.row,
+        by_key ? fmt::format("key '{}'", task.key) : fmt::format("time {}", detail::format_time(task.time)),
+        string_at(f.path_off, f.path_len)));
+  }
+
+  std::size_t file_of(const std::filesystem::path& p) const {
+    const auto it = file_index.find(p.string());
+    if (it == file_index.end())
+      throw Error(fmt::format(
+          "{}: footprint file '{}' is not in the packed operator: re-run `fluxkit transport pack` after "
+          "changing the obsdb",
+          name, p.string()));
+    return it->second;
+  }
+
+  // Packed observation index for every task (file order, then observation order).
+  std::vector<std::size_t> resolve(const std::vector<FileTask>& tasks) const {
+    std::vector<std::size_t> out;
+    for (const FileTask& t : tasks) {
+      const std::size_t f = file_of(t.path);
+      for (const ObsTask& o : t.obs)
+        out.push_back(find(f, o));
+    }
+    return out;
+  }
+};
+
+namespace {
+
+template <class T>
+std::span<const T> section(const PackedOperator::Impl& m, std::uint64_t off, std::uint64_t count,
+                           const char* what) {
+  if (off % 8 != 0 || off > m.length || count > (m.length - off) / sizeof(T))
+    m.corrupt(fmt::format("the {} section (offset {}, {} records) lies outside the file of {} bytes", what,
+                          off, count, m.length));
+  return {reinterpret_cast<const T*>(static_cast<const char*>(m.base) + off),
+          static_cast<std::size_t>(count)};
+}
+
+}  // namespace
+
+PackedOperator::PackedOperator(const std::filesystem::path& path) : impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  m.path = path;
+  m.name = path.string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    throw FileError(m.name, "", fmt::format("cannot open the packed operator: {}", std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(kHeaderBytes)) {
+    ::close(fd);
+    throw FileError(m.name, "", "not a packed operator (shorter than its header)");
+  }
+  m.length = static_cast<std::size_t>(st.st_size);
+  m.base = ::mmap(nullptr, m.length, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m.base == MAP_FAILED) {
+    m.base = nullptr;
+    throw FileError(m.name, "", fmt::format("cannot map the packed operator: {}", std::strerror(errno)));
+  }
+  std::memcpy(&m.h, m.base, sizeof m.h);
+  const Header& h = m.h;
+  if (std::memcmp(h.magic, kMagic, sizeof kMagic) != 0)
+    throw FileError(m.name, "", "not a packed operator (written by `fluxkit transport pack`)");
+  if (h.byte_order != kByteOrder)
+    throw FileError(m.name, "", "packed operator written on a machine of the other byte order");
+  if (h.version > kVersion)
+    throw FileError(m.name, "",
+                    fmt::format("packed operator format version {} is newer than this fluxkit reads ({}); "
+                                "re-pack or update fluxkit",
+                                h.version, kVersion));
+  if (h.file_bytes != m.length)
+    m.corrupt(
+        fmt::format("{} bytes on disk but {} written (truncated or appended to)", m.length, h.file_bytes));
+  if (h.nlat == 0 || h.nlon == 0 || h.nlat * h.nlon > std::numeric_limits<std::uint32_t>::max())
+    m.corrupt(fmt::format("grid of {} x {} cells", h.nlat, h.nlon));
+  if (h.off_entries != kHeaderBytes) m.corrupt("entries not after the header");
+  m.entries = section<Entry>(m, h.off_entries, h.nnz, "non-zeros").data();
+  m.lats = section<double>(m, h.off_lats, h.off_lons > h.off_lats ? h.nlat : 0, "lats");
+  m.lons = section<double>(m, h.off_lons, h.off_steps > h.off_lons ? h.nlon : 0, "lons");
+  m.steps = section<StepRec>(m, h.off_steps, h.nsteps, "steps");
+  m.files = section<FileRec>(m, h.off_files, h.nfiles, "files");
+  m.obs = section<ObsRec>(m, h.off_obs, h.nobs, "observations");
+  m.slices = section<SliceRec>(m, h.off_slices, h.nslices + 1, "slices");
+  const auto chars = section<char>(m, h.off_strings, h.strings_bytes, "strings");
+  m.strings = std::string_view(chars.data(), chars.size());
+
+  // Structure (O(slices + observations)); the cells of the non-zeros are checked by the kernels.
+  for (std::size_t s = 0; s < h.nslices; ++s) {
+    const SliceRec& r = m.slices[s];
+    if (r.step >= h.nsteps || r.first_entry > m.slices[s + 1].first_entry)
+      m.corrupt(
+          fmt::format("slice {} (step {} of {}, non-zeros from {})", s, r.step, h.nsteps, r.first_entry));
+  }
+  if (m.slices.front().first_entry != 0 || m.slices.back().first_entry != h.nnz)
+    m.corrupt("the slices do not cover the non-zeros");
+  const auto string_ok = [&](std::uint64_t off, std::uint64_t len) {
+    return off <= h.strings_bytes && len <= h.strings_bytes - off;
+  };
+  for (std::size_t o = 0; o < h.nobs; ++o) {
+    const ObsRec& r = m.obs[o];
+    if (!string_ok(r.key_off, r.key_len) || r.first_slice > h.nslices ||
+        r.nslices > h.nslices - r.first_slice)
+      m.corrupt(fmt::format("observation record {}", o));
+  }
+  for (std::size_t f = 0; f < h.nfiles; ++f) {
+    const FileRec& r = m.files[f];
+    if (!string_ok(r.path_off, r.path_len) || r.first_obs > h.nobs || r.nobs > h.nobs - r.first_obs)
+      m.corrupt(fmt::format("file record {}", f));
+    m.file_index.emplace(std::string(m.string_at(r.path_off, r.path_len)), f);
+  }
+  ::madvise(m.base, m.length, MADV_WILLNEED);
+}
+
+PackedOperator::~PackedOperator() {
+  if (impl_ && impl_->base != nullptr) ::munmap(impl_->base, impl_->length);
+}
+
+const std::filesystem::path& PackedOperator::path() const {
+  return impl_->path;
+}
+GridShape PackedOperator::grid() const {
+  return {impl_->h.nlat, impl_->h.nlon};
+}
+std::span<const double> PackedOperator::lats() const {
+  return impl_->lats;
+}
+std::span<const double> PackedOperator::lons() const {
+  return impl_->lons;
+}
+std::size_t PackedOperator::files() const {
+  return impl_->h.nfiles;
+}
+std::size_t PackedOperator::observations() const {
+  return impl_->h.nobs;
+}
+std::size_t PackedOperator::steps() const {
+  return impl_->h.nsteps;
+}
+std::uint64_t PackedOperator::nonzeros() const {
+  return impl_->h.nnz;
+}
+std::uint64_t PackedOperator::bytes() const {
+  return impl_->length;
+}
+
+std::uint64_t PackedOperator::nonzeros_of(const std::filesystem::path& file) const {
+  const auto it = impl_->file_index.find(file.string());
+  return it == impl_->file_index.end() ? 0 : impl_->files[it->second].nnz;
+}
+
+std::size_t PackedOperator::check_sources() const {
+  std::size_t missing = 0;
+  for (const FileRec& f : impl_->files) {
+    const std::string path(impl_->string_at(f.path_off, f.path_len));
+    const FileStamp st = stamp_of(path);
+    if (!st.exists) {
+      ++missing;
+      continue;
+    }
+    if (st.size != f.size || st.mtime_ns != f.mtime_ns)
+      throw FileError(impl_->name, "",
+                      fmt::format("footprint file '{}' changed since it was packed ({} -> {} bytes, modified "
+                                  "after packing): re-run `fluxkit transport pack`",
+                                  path, f.size, st.size));
+  }
+  return missing;
+}
+
+void PackedOperator::check_grid(GridShape grid, const std::vector<double>& lats,
+                                const std::vector<double>& lons) const {
+  const Impl& m = *impl_;
+  bool same = grid.nlat == m.h.nlat && grid.nlon == m.h.nlon;
+  if (same && lats.size() == m.lats.size() && lons.size() == m.lons.size()) {
+    for (std::size_t i = 0; same && i < lats.size(); ++i)
+      same = std::abs(lats[i] - m.lats[i]) <= 1e-3;
+    for (std::size_t j = 0; same && j < lons.size(); ++j)
+      same = std::abs(lons[j] - m.lons[j]) <= 1e-3;
+  }
+  if (!same)
+    throw FileError(
+        m.name, "",
+        fmt::format(
+            "mismatched grids: the packed operator is on a {} x {} grid{}, the run on a {} x "
+            "{} grid{}: re-pack with the run's rc file",
+            m.h.nlat, m.h.nlon,
+            m.lats.empty() ? "" : fmt::format(" (centres from {} N, {} E)", m.lats[0], m.lons[0]), grid.nlat,
+            grid.nlon,
+            lats.empty() || lons.empty() ? "" : fmt::format(" (centres from {} N, {} E)", lats[0], lons[0])));
+}
+
+// ---- the kernels ------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::uint32_t kNoStep = std::numeric_limits<std::uint32_t>::max();
+
+// Packed step -> step of `matcher`'s axis (kNoStep when the axis has no exactly equal interval).
+std::vector<std::uint32_t> step_map(const PackedOperator::Impl& m, const SliceMatcher& matcher) {
+  std::vector<std::uint32_t> map(m.steps.size(), kNoStep);
+  for (std::size_t s = 0; s < m.steps.size(); ++s) {
+    const std::size_t t = matcher.find(m.steps[s].start, m.steps[s].end);
+    if (t != SliceMatcher::npos) map[s] = static_cast<std::uint32_t>(t);
+  }
+  return map;
+}
+
+[[noreturn]] void bad_cell(const PackedOperator::Impl& m, std::uint64_t entry, std::uint32_t cell) {
+  m.corrupt(fmt::format("non-zero {} has cell {} outside the {} x {} grid", entry, cell, m.h.nlat, m.h.nlon));
+}
+
+ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask>& files,
+                             const PackedOperator& op, const OperatorOptions& options, const Context& ctx) {
+  const PackedOperator::Impl& m = op.impl();
+  const std::vector<std::size_t> packed = m.resolve(files);
+  std::vector<const ObsTask*> tasks;
+  tasks.reserve(packed.size());
+  for (const FileTask& t : files)
+    for (const ObsTask& o : t.obs)
+      tasks.push_back(&o);
+  const std::size_t naxes = f.axes.size(), ncat = f.data.size();
+  std::vector<std::vector<std::uint32_t>> maps;
+  for (const auto& matcher : f.matchers)
+    maps.push_back(step_map(m, matcher));
+  const std::size_t plane = f.grid.nlat * f.grid.nlon;
+
+  ForwardResult result;
+  result.obs.resize(tasks.size());
+  detail::parallel_chunks(tasks.size(), ctx.threads, 64,
+                          [&](std::size_t begin, std::size_t end, std::size_t) {
+                            std::vector<double> acc(ncat);
+                            std::vector<const double*> base(ncat);
+                            for (std::size_t i = begin; i < end; ++i) {
+                              const ObsRec& o = m.obs[packed[i]];
+                              ObsResult& r = result.obs[i];
+                              r.row = tasks[i]->row;
+                              if ((o.flags & kHasFootprint) == 0) {
+                                r.status = ObsStatus::NoFootprint;
+                                continue;
+                              }
+                              r.outside_domain = o.outside_domain;
+                              const std::uint64_t s0 = o.first_slice, s1 = o.first_slice + o.nslices;
+                              for (std::uint64_t s = s0; s < s1; ++s)
+                                for (std::size_t a = 0; a < naxes; ++a)
+                                  if (maps[a][m.slices[s].step] == kNoStep) {
+                                    ++r.dropped;
+                                    break;
+                                  }
+                              if (r.dropped > 0 && !options.truncate) {
+                                r.status = ObsStatus::OutsidePeriod;
+                                continue;
+                              }
+                              std::fill(acc.begin(), acc.end(), 0.0);
+                              double total = 0.0;
+                              for (std::uint64_t s = s0; s < s1; ++s) {
+                                const std::uint32_t step = m.slices[s].step;
+                                bool used = true;
+                                for (std::size_t a = 0; a < naxes; ++a)
+                                  used = used && maps[a][step] != kNoStep;
+                                if (!used) continue;
+                                ++r.slices;
+                                for (std::size_t c = 0; c < ncat; ++c)
+                                  base[c] = f.data[c] + maps[f.axis_of[c]][step] * plane;
+                                const std::uint64_t e1 = m.slices[s + 1].first_entry;
+                                for (std::uint64_t e = m.slices[s].first_entry; e < e1; ++e) {
+                                  const Entry x = m.entries[e];
+                                  if (x.cell >= plane) bad_cell(m, e, x.cell);
+                                  const double v = static_cast<double>(x.resp);
+                                  total += v;
+                                  for (std::size_t c = 0; c < ncat; ++c)
+                                    acc[c] += v * base[c][x.cell];
+                                }
+                              }
+                              r.status = ObsStatus::Computed;
+                              r.values = acc;
+                              r.total = total;
+                            }
+                            if (options.progress) options.progress(end - begin);
+                          });
+  detail::tally(result);
+  return result;
+}
+
+}  // namespace
+
+ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const PackedOperator& op,
+                      const OperatorOptions& options, const Context& ctx) {
+  const detail::Fields f = detail::fields_of(flux);
+  const OperatorOptions o = detail::with_flux_grid(flux, options);
+  op.check_grid(f.grid, o.check_grid ? o.lats : std::vector<double>{},
+                o.check_grid ? o.lons : std::vector<double>{});
+  return forward_packed(f, files, op, options, ctx);
+}
+
+AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
+                      const PackedOperator& op, const OperatorOptions& options, const Context& ctx) {
+  const PackedOperator::Impl& m = op.impl();
+  op.check_grid(grid, options.check_grid ? options.lats : std::vector<double>{},
+                options.check_grid ? options.lons : std::vector<double>{});
+  const std::vector<std::size_t> packed = m.resolve(files);
+  const std::vector<std::uint32_t> map = step_map(m, SliceMatcher(axis));
+  const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon;
+
+  // Contributions (slice, dy) bucketed by time step, in observation order within a step.
+  struct Contribution {
+    std::uint64_t slice;
+    double dy;
+  };
+  AdjointResult result;
+  std::vector<std::size_t> count(nt + 1, 0);
+  std::size_t i = 0;
+  for (const FileTask& file : files)
+    for (const ObsTask& task : file.obs) {
+      const ObsRec& o = m.obs[packed[i++]];
+      if ((o.flags & kHasFootprint) == 0) {
+        ++result.no_footprint;
+        continue;
+      }
+      result.outside_domain += o.outside_domain;
+      std::size_t unmatched = 0;
+      for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+        unmatched += map[m.slices[s].step] == kNoStep ? 1 : 0;
+      if (unmatched > 0 && !options.truncate) {
+        ++result.outside_period;
+        continue;
+      }
+      if (std::isnan(task.dy))
+        throw FileError(file.path.string(), "",
+                        fmt::format("observation '{}' (row {}): dy is NaN",
+                                    task.key.empty() ? legacy_key(task.time) : task.key, task.row));
+      ++result.computed;
+      if (unmatched > 0) ++result.truncated;
+      for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+        if (const std::uint32_t t = map[m.slices[s].step]; t != kNoStep) ++count[t + 1];
+    }
+  for (std::size_t t = 0; t < nt; ++t)
+    count[t + 1] += count[t];
+  std::vector<Contribution> by_step(count[nt]);
+  {
+    std::vector<std::size_t> next(count.begin(), count.end() - 1);
+    i = 0;
+    for (const FileTask& file : files)
+      for (const ObsTask& task : file.obs) {
+        const ObsRec& o = m.obs[packed[i++]];
+        if ((o.flags & kHasFootprint) == 0) continue;
+        bool skip = false;
+        for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+          skip = skip || map[m.slices[s].step] == kNoStep;
+        if (skip && !options.truncate) continue;
+        for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+          if (const std::uint32_t t = map[m.slices[s].step]; t != kNoStep) by_step[next[t]++] = {s, task.dy};
+      }
+  }
+
+  result.field.assign(nt * plane, 0.0);
+  const std::size_t grain =
+      std::max<std::size_t>(1, nt / (8 * static_cast<std::size_t>(std::max(1, ctx.threads))));
+  detail::parallel_chunks(nt, ctx.threads, grain, [&](std::size_t t0, std::size_t t1, std::size_t) {
+    for (std::size_t t = t0; t < t1; ++t) {
+      double* out = result.field.data() + t * plane;
+      for (std::size_t c = count[t]; c < count[t + 1]; ++c) {
+        const auto [s, dy] = by_step[c];
+        const std::uint64_t e1 = m.slices[s + 1].first_entry;
+        for (std::uint64_t e = m.slices[s].first_entry; e < e1; ++e) {
+          const Entry x = m.entries[e];
+          if (x.cell >= plane) bad_cell(m, e, x.cell);
+          out[x.cell] += static_cast<double>(x.resp) * dy;
+        }
+      }
+    }
+  });
+  if (options.progress) options.progress(i);
+  return result;
+}
+
+AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
+                               const std::vector<FileTask>& files, const PackedOperator& op,
+                               const OperatorOptions& options, const Context& ctx, std::uint64_t seed) {
+  op.check_grid(grid, options.check_grid ? options.lats : std::vector<double>{},
+                options.check_grid ? options.lons : std::vector<double>{});
+  return detail::adjoint_test_with(
+      axis, grid, ncategories, files, seed,
+      [&](const detail::Fields& f) { return forward_packed(f, files, op, options, ctx); },
+      [&](const std::vector<FileTask>& with_dy) { return adjoint(axis, grid, with_dy, op, options, ctx); });
+}
+
+}  // namespace fluxkit::transport
