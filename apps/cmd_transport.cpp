@@ -4,9 +4,12 @@
 // of the forward, output of the adjoint).
 #include "cmd_transport.hpp"
 
+#include "mpi_session.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -24,6 +27,7 @@
 #include "fluxkit/transport/footprint.hpp"
 #include "fluxkit/transport/obsdb.hpp"
 #include "fluxkit/transport/operator.hpp"
+#include "fluxkit/transport/packed.hpp"
 #include "fluxkit/transport/rc.hpp"
 
 namespace fluxkit::cli {
@@ -36,7 +40,7 @@ using namespace fluxkit::transport;
 struct TransportArgs {
   bool forward = false, adjoint = false, serial = false, adjtest = false, truncate = false,
        no_grid_check = false;
-  std::string checkfile, rc, db, emis, verbosity, footprint_format;
+  std::string checkfile, rc, db, emis, verbosity, footprint_format, packed, out;
   // The global options, also accepted after the verb (the verb does not fall through to them, so that
   // trailing unknown arguments can be ignored as LUMIA's argparse REMAINDER does).
   std::string config;
@@ -193,7 +197,8 @@ struct Work {
   std::uint64_t bytes = 0;       // footprint files on disk
 };
 
-Work collect_work(const ObsDb& db, const fs::path& db_path, bool with_dy) {
+// need_files: the footprint files must exist (not with a packed operator, which holds their footprints).
+Work collect_work(const ObsDb& db, const fs::path& db_path, bool with_dy, bool need_files) {
   const std::string where = db_path.string();
   const CsvTable& obs = db.observations;
   const auto require = [&](std::string_view column) {
@@ -250,12 +255,13 @@ Work collect_work(const ObsDb& db, const fs::path& db_path, bool with_dy) {
   }
   for (auto& [path, file] : by_path) {
     std::error_code ec;
-    if (!fs::is_regular_file(file.path, ec))
+    if (need_files && !fs::is_regular_file(file.path, ec))
       throw FileError(
           path, "",
           fmt::format("footprint file not found (named by {} observation(s) of {}, first at row {})",
                       file.obs.size(), where, file.obs.front().row));
     file.weight = fs::file_size(file.path, ec);
+    if (ec) file.weight = 0;
     w.bytes += file.weight;
     w.files.push_back(std::move(file));
   }
@@ -281,8 +287,17 @@ std::string rc_hash(const RcFile& rc) {
   return "fnv1a64:" + hex64(fnv1a64(text));
 }
 
-void run_transport(const TransportArgs& a, const GlobalOptions& global,
-                   const std::vector<std::string>& ignored) {
+Context transport_context(const TransportArgs& a, const GlobalOptions& global, Invocation& inv,
+                          const MpiSession& mpi) {
+  Context ctx = inv.ctx;
+  if (a.serial) ctx.threads = 1;
+  // Ranks sharing a machine share its cores, unless the threads were given.
+  if (mpi.local_size() > 1 && a.threads < 0 && global.threads < 0)
+    ctx.threads = std::max(1, ctx.threads / mpi.local_size());
+  return ctx;
+}
+
+Invocation transport_invocation(const TransportArgs& a, const GlobalOptions& global) {
   GlobalOptions g = global;
   if (!a.config.empty()) g.config_path = a.config;
   if (a.threads >= 0) g.threads = a.threads;
@@ -290,13 +305,112 @@ void run_transport(const TransportArgs& a, const GlobalOptions& global,
   if (!a.device.empty()) g.device = a.device;
   g.sets.insert(g.sets.end(), a.sets.begin(), a.sets.end());
   static const SectionFlags no_flags;
-  const Invocation inv = prepare(g, no_flags);
+  Invocation inv = prepare(g, no_flags);
   if (!a.verbosity.empty()) spdlog::set_level(parse_verbosity(a.verbosity));
-  Context ctx = inv.ctx;
-  if (a.serial) ctx.threads = 1;
+  return inv;
+}
+
+// The footprints as the operator reads them: the files, or a packed operator.
+struct Footprints {
+  std::unique_ptr<FootprintSource> files;
+  std::unique_ptr<PackedOperator> packed;
+
+  ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& tasks, const OperatorOptions& o,
+                        const Context& ctx) const {
+    return packed ? transport::forward(flux, tasks, *packed, o, ctx)
+                  : transport::forward(flux, tasks, *files, o, ctx);
+  }
+  AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& tasks,
+                        const OperatorOptions& o, const Context& ctx) const {
+    return packed ? transport::adjoint(axis, grid, tasks, *packed, o, ctx)
+                  : transport::adjoint(axis, grid, tasks, *files, o, ctx);
+  }
+  AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncat,
+                                 const std::vector<FileTask>& tasks, const OperatorOptions& o,
+                                 const Context& ctx, std::uint64_t seed) const {
+    return packed ? transport::adjoint_test(axis, grid, ncat, tasks, *packed, o, ctx, seed)
+                  : transport::adjoint_test(axis, grid, ncat, tasks, *files, o, ctx, seed);
+  }
+};
+
+// The files of this rank: balanced by non-zeros (exact from a packed operator, estimated by the file size
+// otherwise), in their original order.
+std::vector<FileTask> files_of_rank(const std::vector<FileTask>& files, const Footprints& fp,
+                                    const MpiSession& mpi) {
+  if (mpi.size() == 1) return files;
+  std::vector<std::uint64_t> weights;
+  for (const auto& f : files)
+    weights.push_back(fp.packed ? fp.packed->nonzeros_of(f.path) : f.weight);
+  const std::vector<int> rank = balance_by_weight(weights, mpi.size());
+  std::vector<FileTask> mine;
+  for (std::size_t i = 0; i < files.size(); ++i)
+    if (rank[i] == mpi.rank()) mine.push_back(files[i]);
+  return mine;
+}
+
+// Forward results of every rank on rank 0 (per observation: row, status, total, slices, dropped, cells
+// outside the grid, then one value per category).
+ForwardResult gather_forward(ForwardResult local, std::size_t ncat, const MpiSession& mpi) {
+  if (mpi.size() == 1) return local;
+  const std::size_t width = 6 + ncat;
+  std::vector<double> flat;
+  flat.reserve(local.obs.size() * width);
+  for (const ObsResult& r : local.obs) {
+    flat.insert(flat.end(), {static_cast<double>(r.row), static_cast<double>(static_cast<int>(r.status)),
+                             r.total, static_cast<double>(r.slices), static_cast<double>(r.dropped),
+                             static_cast<double>(r.outside_domain)});
+    if (r.status == ObsStatus::Computed)
+      flat.insert(flat.end(), r.values.begin(), r.values.end());
+    else
+      flat.insert(flat.end(), ncat, 0.0);
+  }
+  const std::vector<double> all = mpi.gather(flat);
+  ForwardResult merged;
+  for (std::size_t at = 0; at + width <= all.size(); at += width) {
+    ObsResult r;
+    r.row = static_cast<std::size_t>(all[at]);
+    r.status = static_cast<ObsStatus>(static_cast<int>(all[at + 1]));
+    r.total = all[at + 2];
+    r.slices = static_cast<std::size_t>(all[at + 3]);
+    r.dropped = static_cast<std::size_t>(all[at + 4]);
+    r.outside_domain = static_cast<std::size_t>(all[at + 5]);
+    if (r.status == ObsStatus::Computed)
+      r.values.assign(all.begin() + static_cast<std::ptrdiff_t>(at + 6),
+                      all.begin() + static_cast<std::ptrdiff_t>(at + width));
+    merged.obs.push_back(std::move(r));
+  }
+  for (const ObsResult& r : merged.obs) {
+    merged.outside_domain += r.outside_domain;
+    switch (r.status) {
+      case ObsStatus::Computed:
+        ++merged.computed;
+        if (r.dropped > 0) ++merged.truncated;
+        break;
+      case ObsStatus::NoFootprint:
+        ++merged.no_footprint;
+        break;
+      case ObsStatus::OutsidePeriod:
+        ++merged.outside_period;
+        break;
+    }
+  }
+  return merged;
+}
+
+std::size_t summed(std::size_t n, const MpiSession& mpi) {
+  return static_cast<std::size_t>(mpi.sum(static_cast<long long>(n)));
+}
+
+void run_transport(const TransportArgs& a, const GlobalOptions& global,
+                   const std::vector<std::string>& ignored, const MpiSession& mpi) {
+  Invocation inv = transport_invocation(a, global);
+  const Context ctx = transport_context(a, global, inv, mpi);
+  const bool root = mpi.rank() == 0;
+  if (!root) spdlog::set_level(std::max(spdlog::get_level(), spdlog::level::warn));  // rank 0 reports
   if (!ignored.empty()) spdlog::debug("ignoring trailing arguments: {}", fmt::join(ignored, " "));
 
   const bool only_adjtest = a.adjtest && !a.forward && !a.adjoint;
+  if (a.db.empty()) throw Error("--db is required (the observation database, LUMIA obsdb tar.gz)");
   if (a.emis.empty() && !only_adjtest)
     throw Error("--emis is required (forward: the flux file to read; adjoint: the file to write)");
   if (a.rc.empty())
@@ -309,21 +423,37 @@ void run_transport(const TransportArgs& a, const GlobalOptions& global,
   if (categories.empty()) throw FileError(a.rc, "emissions.categories", "no category");
   const fs::path db_path = a.db;
   ObsDb db = ObsDb::read(db_path);
-  Work work = collect_work(db, db_path, a.adjoint);
-  spdlog::info(
-      "{} observations in {} footprint files ({}); {} without footprint, {} without time; {} thread{}",
-      work.observations, work.files.size(), mb(work.bytes), work.without_path, work.without_time, ctx.threads,
-      ctx.threads == 1 ? "" : "s");
+  const Work work = collect_work(db, db_path, a.adjoint, a.packed.empty());
 
-  const auto source = make_file_footprint_source(
-      [format = a.footprint_format](const fs::path& p) { return open_footprint_file(p, format); });
+  Footprints footprints;
+  if (a.packed.empty()) {
+    footprints.files = make_file_footprint_source(
+        [format = a.footprint_format](const fs::path& p) { return open_footprint_file(p, format); });
+  } else {
+    footprints.packed = std::make_unique<PackedOperator>(a.packed);
+    const std::size_t gone = footprints.packed->check_sources();
+    spdlog::info("packed operator {}: {} observations, {} non-zeros ({}){}", a.packed,
+                 footprints.packed->observations(), footprints.packed->nonzeros(),
+                 mb(footprints.packed->bytes()),
+                 gone > 0 ? fmt::format("; {} of its footprint files are no longer on disk", gone) : "");
+  }
+  const std::vector<FileTask> mine = files_of_rank(work.files, footprints, mpi);
+  std::size_t my_obs = 0;
+  for (const auto& f : mine)
+    my_obs += f.obs.size();
+  spdlog::info(
+      "{} observations in {} footprint files ({}); {} without footprint, {} without time; {} rank{} x {} "
+      "thread{}",
+      work.observations, work.files.size(), mb(work.bytes), work.without_path, work.without_time, mpi.size(),
+      mpi.size() == 1 ? "" : "s", ctx.threads, ctx.threads == 1 ? "" : "s");
+
   OperatorOptions options;
   options.truncate = a.truncate;
   options.check_grid = !a.no_grid_check;
   const auto with_progress = [&](const char* label, const OperatorOptions& base, auto&& body) {
-    Progress progress(label, work.observations, "obs");
+    Progress progress(label, root ? my_obs : 0, "obs");
     OperatorOptions o = base;
-    o.progress = [&progress](std::size_t n) { progress.advance(n); };
+    if (root) o.progress = [&progress](std::size_t n) { progress.advance(n); };
     return body(o);
   };
   const char* skip_word = a.truncate ? "truncated" : "skipped";
@@ -332,20 +462,25 @@ void run_transport(const TransportArgs& a, const GlobalOptions& global,
     const FluxFile flux = FluxFile::read(a.emis);
     for (const auto& c : categories)
       (void)flux.require(c, a.emis);  // FileError naming the flux file and the missing category
-    const ForwardResult r = with_progress("forward", options, [&](const OperatorOptions& o) {
-      return forward(flux, work.files, *source, o, ctx);
-    });
-    std::vector<std::string> flux_categories;
-    for (const auto& c : flux.categories)
-      flux_categories.push_back(c.name);
-    write_forward_columns(db.observations, r, flux_categories, categories);
-    db.write(db_path);
-    spdlog::info(
-        "forward: {} observations computed, {} without a footprint in their file, {} outside the flux "
-        "period{}; {} written",
-        r.computed, r.no_footprint, r.outside_period,
-        a.truncate ? fmt::format(" ({} {})", r.truncated, skip_word) : std::string(" (skipped)"),
-        db_path.string());
+    const ForwardResult local = with_progress(
+        "forward", options, [&](const OperatorOptions& o) { return footprints.forward(flux, mine, o, ctx); });
+    const ForwardResult r = gather_forward(local, flux.categories.size(), mpi);
+    if (root) {
+      std::vector<std::string> flux_categories;
+      for (const auto& c : flux.categories)
+        flux_categories.push_back(c.name);
+      write_forward_columns(db.observations, r, flux_categories, categories);
+      db.write(db_path);
+      spdlog::info(
+          "forward: {} observations computed, {} without a footprint in their file, {} outside the flux "
+          "period{}{}; {} written",
+          r.computed, r.no_footprint, r.outside_period,
+          a.truncate ? fmt::format(" ({} {})", r.truncated, skip_word) : std::string(" (skipped)"),
+          r.outside_domain > 0
+              ? fmt::format("; {} footprint cells outside the flux grid discarded", r.outside_domain)
+              : "",
+          db_path.string());
+    }
   }
 
   if (a.adjoint || a.adjtest) {
@@ -365,47 +500,59 @@ void run_transport(const TransportArgs& a, const GlobalOptions& global,
       if (optimized.empty())
         throw FileError(a.rc, "emissions.categories",
                         "no optimized category (emissions.<cat>.optimize): the adjoint would have no output");
-      const AdjointResult r = with_progress("adjoint", rc_options, [&](const OperatorOptions& o) {
-        return adjoint(axis, grid.shape, work.files, *source, o, ctx);
+      AdjointResult r = with_progress("adjoint", rc_options, [&](const OperatorOptions& o) {
+        return footprints.adjoint(axis, grid.shape, mine, o, ctx);
       });
-      FluxFile out;
-      for (const auto& name : optimized) {
-        FluxCategory c;
-        c.name = name;
-        c.nt = axis.size();
-        c.nlat = grid.shape.nlat;
-        c.nlon = grid.shape.nlon;
-        c.emis = r.field;
-        for (std::size_t k = 0; k < axis.size(); ++k) {
-          c.times_start.push_back(seconds_to_stamp(axis.start[k]));
-          c.times_end.push_back(seconds_to_stamp(axis.end[k]));
+      mpi.reduce_sum(r.field);
+      r.computed = summed(r.computed, mpi);
+      r.no_footprint = summed(r.no_footprint, mpi);
+      r.outside_period = summed(r.outside_period, mpi);
+      r.truncated = summed(r.truncated, mpi);
+      if (root) {
+        FluxFile out;
+        for (const auto& name : optimized) {
+          FluxCategory c;
+          c.name = name;
+          c.nt = axis.size();
+          c.nlat = grid.shape.nlat;
+          c.nlon = grid.shape.nlon;
+          c.emis = r.field;
+          for (std::size_t k = 0; k < axis.size(); ++k) {
+            c.times_start.push_back(seconds_to_stamp(axis.start[k]));
+            c.times_end.push_back(seconds_to_stamp(axis.end[k]));
+          }
+          for (const double v : grid.lats)
+            c.lats.push_back(static_cast<float>(v));
+          for (const double v : grid.lons)
+            c.lons.push_back(static_cast<float>(v));
+          out.categories.push_back(std::move(c));
         }
-        for (const double v : grid.lats)
-          c.lats.push_back(static_cast<float>(v));
-        for (const double v : grid.lons)
-          c.lons.push_back(static_cast<float>(v));
-        out.categories.push_back(std::move(c));
+        out.write(a.emis, Provenance::make(rc_hash(rc), inv.command_line));
+        spdlog::info(
+            "adjoint: {} observations contributed, {} without a footprint in their file, {} outside the "
+            "period of the rc{}; {} written ({})",
+            r.computed, r.no_footprint, r.outside_period,
+            a.truncate ? fmt::format(" ({} {})", r.truncated, skip_word) : std::string(" (skipped)"), a.emis,
+            fmt::join(optimized, ", "));
       }
-      out.write(a.emis, Provenance::make(rc_hash(rc), inv.command_line));
-      spdlog::info(
-          "adjoint: {} observations contributed, {} without a footprint in their file, {} outside the "
-          "period of the rc{}; {} written ({})",
-          r.computed, r.no_footprint, r.outside_period,
-          a.truncate ? fmt::format(" ({} {})", r.truncated, skip_word) : std::string(" (skipped)"), a.emis,
-          fmt::join(optimized, ", "));
     }
 
     if (a.adjtest) {
       const std::size_t ncat = std::max<std::size_t>(1, optimized.size());
-      const AdjointTestResult t =
-          adjoint_test(axis, grid.shape, ncat, work.files, *source, rc_options, ctx, ctx.seed);
+      AdjointTestResult t = footprints.adjoint_test(axis, grid.shape, ncat, mine, rc_options, ctx, ctx.seed);
+      t.hx_y = mpi.sum(t.hx_y);
+      t.x_hty = mpi.sum(t.x_hty);
+      t.observations = summed(t.observations, mpi);
+      t.value = adjoint_test_value(t.hx_y, t.x_hty);
       if (t.observations == 0)
         throw Error("adjoint test: no observation has a footprint within the period of the rc file");
-      fmt::print(
-          "adjoint test: 1 - <Hx, y> / <x, H^T y> = {:.3e}  (<Hx, y> = {:.17g}, <x, H^T y> = {:.17g}, {} "
-          "observations, {} categor{})\n",
-          t.value, t.hx_y, t.x_hty, t.observations, ncat, ncat == 1 ? "y" : "ies");
-      std::fflush(stdout);
+      if (root) {
+        fmt::print(
+            "adjoint test: 1 - <Hx, y> / <x, H^T y> = {:.3e}  (<Hx, y> = {:.17g}, <x, H^T y> = {:.17g}, {} "
+            "observations, {} categor{})\n",
+            t.value, t.hx_y, t.x_hty, t.observations, ncat, ncat == 1 ? "y" : "ies");
+        std::fflush(stdout);
+      }
       if (!(std::abs(t.value) < 1e-12))
         throw Error(fmt::format("adjoint test failed: 1 - <Hx, y> / <x, H^T y> = {:.3e} is not below 1e-12",
                                 t.value));
@@ -413,6 +560,44 @@ void run_transport(const TransportArgs& a, const GlobalOptions& global,
     }
   }
 
+  mpi.barrier();
+  if (root && !a.checkfile.empty()) write_text_atomic(a.checkfile, "");
+}
+
+// `fluxkit transport pack`: every footprint the obsdb references, on the rc's grid, into one packed operator.
+void run_pack(const TransportArgs& a, const GlobalOptions& global) {
+  Invocation inv = transport_invocation(a, global);
+  Context ctx = inv.ctx;
+  if (a.db.empty() || a.rc.empty() || a.out.empty())
+    throw Error(
+        "transport pack needs --rc (the grid), --db (the observations) and --out (the packed operator)");
+  const RcFile rc = RcFile::parse_file(a.rc);
+  const RcGrid grid = rc_grid(rc);
+  const ObsDb db = ObsDb::read(a.db);
+  const Work work = collect_work(db, a.db, false, true);
+  const auto source = make_file_footprint_source(
+      [format = a.footprint_format](const fs::path& p) { return open_footprint_file(p, format); });
+  OperatorOptions options;
+  options.check_grid = !a.no_grid_check;
+  options.lats = grid.lats;
+  options.lons = grid.lons;
+  spdlog::info("packing {} observations of {} footprint files ({}) on the {} x {} grid of region {}",
+               work.observations, work.files.size(), mb(work.bytes), grid.shape.nlat, grid.shape.nlon,
+               grid.region);
+  const auto t0 = std::chrono::steady_clock::now();
+  PackSummary s;
+  {
+    Progress progress("pack", work.observations, "obs");
+    options.progress = [&progress](std::size_t n) { progress.advance(n); };
+    s = pack_operator(a.out, work.files, *source, grid.shape, options, ctx);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info(
+      "packed {} footprints ({} without one in their file) of {} files: {} non-zeros in {} slices on {} time "
+      "steps{}; {} written ({}, {:.1f} s)",
+      s.observations, s.no_footprint, s.files, s.nonzeros, s.slices, s.steps,
+      s.outside_domain > 0 ? fmt::format(", {} cells outside the grid discarded", s.outside_domain) : "",
+      a.out, mb(s.bytes), seconds);
   if (!a.checkfile.empty()) write_text_atomic(a.checkfile, "");
 }
 
@@ -440,8 +625,7 @@ void add_transport_command(CLI::App& app, GlobalOptions& g) {
                   "LUMIA rc file (emissions.categories, emissions.<cat>.optimize, time.start/end, "
                   "emissions.*.interval, region)");
   cmd->add_option("--db", a.db,
-                  "Observation database (LUMIA obsdb tar.gz); the forward rewrites it atomically")
-      ->required();
+                  "Observation database (LUMIA obsdb tar.gz); the forward rewrites it atomically [required]");
   cmd->add_option("--emis", a.emis,
                   "Flux file (netCDF, one group per category): forward input, adjoint output");
   cmd->add_option("-v,--verbosity", a.verbosity,
@@ -458,6 +642,9 @@ void add_transport_command(CLI::App& app, GlobalOptions& g) {
                   "Footprint file format: legacy, lumia_v2, stilt [default: detected per file]");
   cmd->add_flag("--no-grid-check", a.no_grid_check,
                 "Do not compare the grid a footprint file states with the flux grid");
+  cmd->add_option("--packed", a.packed,
+                  "Read the footprints from this packed operator (`fluxkit transport pack`) instead of their "
+                  "files");
   auto* globals = cmd->add_option_group("Global options (also accepted before the verb)");
   globals->add_option("--config", a.config, "Pipeline configuration file (TOML)")->check(CLI::ExistingFile);
   globals->add_option("--threads", a.threads, "Worker threads [default: all cores]");
@@ -472,7 +659,36 @@ void add_transport_command(CLI::App& app, GlobalOptions& g) {
   // the main command.
   cmd->fallthrough(false);
   cmd->prefix_command();
-  cmd->callback([&g, cmd] { run_transport(a, g, cmd->remaining()); });
+
+  auto* pack = cmd->add_subcommand(
+      "pack",
+      "Convert every footprint the obsdb references, on the rc's grid, into one packed operator (CSR aligned "
+      "to\nthe footprints' time steps) that forward and adjoint runs memory-map with --packed: HDF5 is read "
+      "once.");
+  static TransportArgs p;
+  pack->add_option("--rc", p.rc, "LUMIA rc file (region: the grid the footprints are stored on)")->required();
+  pack->add_option("--db", p.db, "Observation database (LUMIA obsdb tar.gz): the footprints to pack")
+      ->required();
+  pack->add_option("-o,--out", p.out, "The packed operator to write (atomically)")->required();
+  pack->add_option("--footprint-format", p.footprint_format,
+                   "Footprint file format: legacy, lumia_v2, stilt [default: detected per file]");
+  pack->add_flag("--no-grid-check", p.no_grid_check,
+                 "Do not compare the grid a footprint file states with the rc's grid");
+  pack->add_option("-c,--checkfile", p.checkfile, "Create this empty file on success");
+  pack->add_option("-v,--verbosity", p.verbosity, "Log level (as for transport)");
+  pack->callback([&g] { run_pack(p, g); });
+
+  cmd->callback([&g, cmd, pack] {
+    if (pack->parsed()) return;
+    const MpiSession mpi;
+    try {
+      run_transport(a, g, cmd->remaining(), mpi);
+    } catch (const std::exception& e) {
+      if (mpi.size() == 1) throw;
+      spdlog::error("rank {}: {}", mpi.rank(), e.what());
+      mpi.abort(1);
+    }
+  });
 }
 
 }  // namespace fluxkit::cli

@@ -696,6 +696,23 @@ AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t
       });
 }
 
+std::vector<int> balance_by_weight(const std::vector<std::uint64_t>& weights, int ranks) {
+  if (ranks < 1) throw Error(fmt::format("cannot split the work over {} ranks", ranks));
+  std::vector<std::size_t> order(weights.size());
+  for (std::size_t i = 0; i < order.size(); ++i)
+    order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return weights[a] > weights[b]; });
+  std::vector<std::uint64_t> load(static_cast<std::size_t>(ranks), 0);
+  std::vector<int> rank(weights.size(), 0);
+  for (const std::size_t i : order) {
+    const auto r = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    rank[i] = static_cast<int>(r);
+    load[r] += std::max<std::uint64_t>(weights[i], 1);
+  }
+  return rank;
+}
+
 double adjoint_test_value(double hx_y, double x_hty) {
   if (x_hty == 0.0) return hx_y == 0.0 ? 0.0 : 1.0;
   return static_cast<double>(1.0L - static_cast<long double>(hx_y) / static_cast<long double>(x_hty));

@@ -616,6 +616,16 @@ TEST(Keys, AnEmptyKeyIsResolvedFromTheObservationTime) {
   EXPECT_EQ(r.obs[1].status, ObsStatus::NoFootprint);
 }
 
+TEST(Ranks, FilesAreBalancedByWeightLargestFirst) {
+  EXPECT_EQ(balance_by_weight({5, 3, 3, 1}, 1), (std::vector<int>{0, 0, 0, 0}));
+  // 10 -> rank 0; 6 -> 1; 5 -> 1 (its load 6 < 10); 4 -> 0 (10 < 11).
+  EXPECT_EQ(balance_by_weight({4, 10, 6, 5}, 2), (std::vector<int>{0, 0, 1, 1}));
+  EXPECT_EQ(balance_by_weight({7, 7, 7}, 3), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(balance_by_weight({0, 0, 0, 0}, 2), (std::vector<int>{0, 1, 0, 1}));  // empty files still spread
+  EXPECT_EQ(balance_by_weight({}, 4), std::vector<int>{});
+  EXPECT_THROW((void)balance_by_weight({1}, 0), Error);
+}
+
 // ---- threads ----------------------------------------------------------------------------------------------
 
 bool bitwise_equal(const std::vector<double>& a, const std::vector<double>& b) {

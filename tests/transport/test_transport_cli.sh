@@ -217,6 +217,99 @@ truncated="$(sed -n 's/.*(\([0-9]*\) truncated).*/\1/p' err.txt)"
 [[ $truncated == "$skipped" ]] || fail "$name" "$skipped truncated observations" "$(show)"
 pass "$name"
 
+# ---- packed operator ----------------------------------------------------------------------------------------
+
+# NC_PY: compares the emis of every group of two flux files to 1e-12 relative (Debian's python3-netcdf4).
+NC_PY='
+import sys, numpy as np, netCDF4
+a, b = netCDF4.Dataset(sys.argv[1]), netCDF4.Dataset(sys.argv[2])
+assert sorted(a.groups) == sorted(b.groups), (list(a.groups), list(b.groups))
+for g in a.groups:
+    x, y = a[g]["emis"][:], b[g]["emis"][:]
+    assert x.shape == y.shape, (g, x.shape, y.shape)
+    scale = max(np.abs(x).max(), 1e-300)
+    assert np.abs(x - y).max() <= 1e-12 * scale, (g, np.abs(x - y).max(), scale)
+    assert (a[g]["times_start"][:] == b[g]["times_start"][:]).all(), g
+'
+nc_py() {  # name, file a, file b
+  local detail
+  detail="$(/usr/bin/python3 -c "$NC_PY" "$2" "$3" 2>&1)" || fail "$1" "$2 equal to $3 (1e-12 relative)" "$detail"
+}
+
+name="transport pack writes a packed operator of every footprint the db references"
+run "$FLUXKIT" transport pack --rc transport.rc --db observations.tar.gz --out op.fkop -c pack.ok
+expect_success "$name"
+[[ -s op.fkop && -f pack.ok ]] || fail "$name" "op.fkop and pack.ok" "$(ls)"
+expect_in "$name" err.txt "packed 60 footprints" "op.fkop written"
+pass "$name"
+
+name="forward from the packed operator writes the same db as from the files"
+cp observations.tar.gz packed_db.tar.gz
+cp observations.tar.gz files_db.tar.gz
+run "$FLUXKIT" transport --rc transport.rc --db files_db.tar.gz -f --emis fluxes.nc
+expect_success "$name"
+run "$FLUXKIT" transport --rc transport.rc --db packed_db.tar.gz -f --emis fluxes.nc --packed op.fkop -c packed.ok
+expect_success "$name"
+[[ -f packed.ok ]] || fail "$name" "the check file packed.ok" "$(ls)"
+cmp -s <(tar -xzOf files_db.tar.gz observations.csv) <(tar -xzOf packed_db.tar.gz observations.csv) ||
+  fail "$name" "identical observations.csv" "they differ"
+pass "$name"
+
+name="adjoint and adjoint test from the packed operator equal the files'"
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis adjoint_files.nc
+expect_success "$name"
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis adjoint_packed.nc --packed op.fkop --adjtest
+expect_success "$name"
+expect_in "$name" out.txt "adjoint test: 1 - <Hx, y> / <x, H^T y> = "
+nc_py "$name" adjoint_files.nc adjoint_packed.nc
+pass "$name"
+
+name="packed: an observation not in the packed operator fails, naming it and the remedy"
+py "$name" "$DB_PY"'
+m = members("observations.tar.gz")
+rows = list(csv.reader(io.StringIO(m["observations.csv"])))
+k = rows[0].index("time")
+rows[1][k] = rows[1][k][:10] + "30" + rows[1][k][12:]  # the first observation, half an hour later
+out = io.StringIO(); w = csv.writer(out, lineterminator="\n")
+for r in rows: w.writerow(r)
+m["observations.csv"] = out.getvalue()
+write("moved.tar.gz", m)
+'
+cp moved.tar.gz moved_before.tar.gz
+run "$FLUXKIT" transport --rc transport.rc --db moved.tar.gz -f --emis fluxes.nc --packed op.fkop -c failed.ok
+expect_failure "$name"
+expect_in "$name" err.txt "op.fkop" "observation at row 0" "is not in the packed operator" "fluxkit transport pack"
+cmp -s moved.tar.gz moved_before.tar.gz || fail "$name" "the db unchanged" "it changed"
+[[ ! -e failed.ok ]] || fail "$name" "no check file" "failed.ok exists"
+pass "$name"
+
+name="packed: another grid, a missing or corrupt packed file fail, naming them"
+sed 's/^region.eurocom05x05.lat1 *:.*/region.eurocom05x05.lat1 : 72/' transport.rc >smaller.rc
+run "$FLUXKIT" transport --rc smaller.rc --db observations.tar.gz -a --emis smaller.nc --packed op.fkop
+expect_failure "$name"
+expect_in "$name" err.txt "op.fkop" "mismatched grids" "80 x 100" "78 x 100"
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis missing.nc --packed nothing.fkop
+expect_failure "$name"
+expect_in "$name" err.txt "nothing.fkop"
+head -c 100000 op.fkop >cut.fkop
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis cut.nc --packed cut.fkop
+expect_failure "$name"
+expect_in "$name" err.txt "cut.fkop" "corrupt packed operator"
+[[ ! -e smaller.nc && ! -e missing.nc && ! -e cut.nc ]] || fail "$name" "no adjoint written" "$(ls)"
+pass "$name"
+
+name="packed: a footprint file changed since packing fails, naming it"
+victim="$(ls case/footprints/*.h5 | head -1)"
+cp -p "$victim" stamp.h5
+touch -d '2030-01-01' "$victim"
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis changed.nc --packed op.fkop
+touch -r stamp.h5 "$victim"
+expect_failure "$name"
+expect_in "$name" err.txt "$(basename "$victim")" "changed since it was packed"
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis changed.nc --packed op.fkop
+expect_success "$name"
+pass "$name"
+
 # ---- bad input: the db and the check file are left alone ----------------------------------------------------
 
 unchanged() {  # name

@@ -201,6 +201,11 @@ AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t
 // 1 - hx_y / x_hty (0 when both are 0): the test's value from its two dot products (summed over MPI ranks).
 double adjoint_test_value(double hx_y, double x_hty);
 
+// Splits files over `ranks` MPI ranks balanced by weight (non-zeros, or bytes as their estimate): files are
+// taken largest first (ties in file order), each onto the least loaded rank (ties: the lowest). Returns the
+// rank of each file; the split depends only on the weights, so every rank computes the same one.
+std::vector<int> balance_by_weight(const std::vector<std::uint64_t>& weights, int ranks);
+
 // ---- forward output columns (spec §8) ---------------------------------------------------------------------
 
 // Writes LUMIA's forward columns into the observations table (creating them in LUMIA's order when absent: id,
