@@ -510,13 +510,14 @@ void run_transport(const TransportArgs& a, const GlobalOptions& global,
       r.truncated = summed(r.truncated, mpi);
       if (root) {
         FluxFile out;
-        for (const auto& name : optimized) {
+        for (std::size_t i = 0; i < optimized.size(); ++i) {
+          const std::string& name = optimized[i];
           FluxCategory c;
           c.name = name;
           c.nt = axis.size();
           c.nlat = grid.shape.nlat;
           c.nlon = grid.shape.nlon;
-          c.emis = r.field;
+          c.emis = i + 1 == optimized.size() ? std::move(r.field) : r.field;  // no copy for the last one
           for (std::size_t k = 0; k < axis.size(); ++k) {
             c.times_start.push_back(seconds_to_stamp(axis.start[k]));
             c.times_end.push_back(seconds_to_stamp(axis.end[k]));

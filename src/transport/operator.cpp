@@ -538,57 +538,6 @@ ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files
   return result;
 }
 
-// Per-thread accumulator of one file's adjoint contribution: dense slabs (one [nlat][nlon] plane per time
-// step touched, pooled) and the list of cells first touched, drained into a sparse (cell, value) list.
-class Scratch {
- public:
-  Scratch(std::size_t nt, std::size_t plane) : plane_(plane), slabs_(nt, nullptr) {}
-
-  void add(std::size_t t, std::size_t cell, double v) {
-    double* slab = slabs_[t];
-    if (slab == nullptr) slab = acquire(t);
-    double& x = slab[cell];
-    if (x == 0.0) touched_.push_back(t * plane_ + cell);  // exactly 0.0 means untouched or back to zero
-    x += v;
-  }
-
-  // Appends the non-zero accumulated values (cells in first-touch order) and resets the scratch.
-  void drain(std::vector<std::pair<std::size_t, double>>& out) {
-    for (const std::size_t idx : touched_) {
-      double& x = slabs_[idx / plane_][idx % plane_];
-      if (x != 0.0) out.emplace_back(idx, x);
-      x = 0.0;
-    }
-    touched_.clear();
-    for (const std::size_t t : active_) {
-      pool_.push_back(slabs_[t]);
-      slabs_[t] = nullptr;
-    }
-    active_.clear();
-  }
-
- private:
-  double* acquire(std::size_t t) {
-    double* slab = nullptr;
-    if (!pool_.empty()) {
-      slab = pool_.back();
-      pool_.pop_back();
-    } else {
-      owned_.push_back(std::make_unique<double[]>(plane_));  // value-initialised: zeros
-      slab = owned_.back().get();
-    }
-    slabs_[t] = slab;
-    active_.push_back(t);
-    return slab;
-  }
-
-  std::size_t plane_;
-  std::vector<double*> slabs_;
-  std::vector<std::unique_ptr<double[]>> owned_;
-  std::vector<double*> pool_;
-  std::vector<std::size_t> active_, touched_;
-};
-
 }  // namespace
 
 ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const FootprintSource& source,
@@ -607,23 +556,17 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
     std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0, outside_domain = 0;
   };
   std::vector<FileCounts> counts(files.size());
-  const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, ctx.threads)),
-                                                    std::max<std::size_t>(1, files.size()));
-  std::vector<Scratch> scratch;
-  scratch.reserve(workers);
-  for (std::size_t w = 0; w < workers; ++w)
-    scratch.emplace_back(nt, plane);
-
   // Contributions are added into the field in schedule order (not completion order): exact for any thread
   // count.
   std::mutex commit_mutex;
   std::map<std::size_t, std::vector<std::pair<std::size_t, double>>> pending;
   std::size_t next_commit = 0;
 
-  run_files(files, ctx.threads, schedule(files), [&](std::size_t position, std::size_t fi, std::size_t w) {
+  run_files(files, ctx.threads, schedule(files), [&](std::size_t position, std::size_t fi, std::size_t) {
     const FileTask& file = files[fi];
     FileCounts& n = counts[fi];
-    Scratch& acc = scratch[w];
+    // The file's products resp * dy with their field index, added into the field later in schedule order:
+    // about 16 bytes per non-zero of the file (less than the file itself), whatever the length of the axis.
     std::vector<std::pair<std::size_t, double>> contribution;
     {
       const auto reader = source.open(file.path);
@@ -656,11 +599,10 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
           for (std::size_t k = 0; k < nk; ++k) {
             const std::size_t cell =
                 static_cast<std::size_t>(s.ilat[k]) * nlon + static_cast<std::size_t>(s.ilon[k]);
-            acc.add(t, cell, static_cast<double>(s.resp[k]) * dy);
+            contribution.emplace_back(t * plane + cell, static_cast<double>(s.resp[k]) * dy);
           }
         }
       }
-      acc.drain(contribution);
     }
     {
       std::lock_guard lock(commit_mutex);
