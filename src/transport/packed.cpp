@@ -521,6 +521,59 @@ std::vector<std::uint32_t> step_map(const PackedOperator::Impl& m, const SliceMa
   m.corrupt(fmt::format("non-zero {} has cell {} outside the {} x {} grid", entry, cell, m.h.nlat, m.h.nlon));
 }
 
+// acc[c] += resp * base[c][cell] and total += resp over the non-zeros [e0, e1), in their order (the order of
+// the operator on the files: the same sums, bit for bit). N > 0: N categories in registers (the sums are
+// latency-bound chains); N = 0: ncat categories. False when a cell lies outside the plane (the sums are then
+// left partial: the caller throws).
+template <std::size_t N>
+bool accumulate_n(std::size_t ncat, const Entry* e0, const Entry* e1, const double* const* base,
+                  std::uint32_t plane, double* acc, double& total) {
+  double t = total;
+  if constexpr (N > 0) {
+    double a[N];
+    const double* b[N];
+    for (std::size_t c = 0; c < N; ++c) {
+      a[c] = acc[c];
+      b[c] = base[c];
+    }
+    for (const Entry* e = e0; e != e1; ++e) {
+      if (e->cell >= plane) return false;  // corrupt file (the caller names the non-zero)
+      const double v = static_cast<double>(e->resp);
+      t += v;
+      for (std::size_t c = 0; c < N; ++c)
+        a[c] += v * b[c][e->cell];
+    }
+    for (std::size_t c = 0; c < N; ++c)
+      acc[c] = a[c];
+  } else {
+    for (const Entry* e = e0; e != e1; ++e) {
+      if (e->cell >= plane) return false;
+      const double v = static_cast<double>(e->resp);
+      t += v;
+      for (std::size_t c = 0; c < ncat; ++c)
+        acc[c] += v * base[c][e->cell];
+    }
+  }
+  total = t;
+  return true;
+}
+
+bool accumulate(std::size_t ncat, const Entry* e0, const Entry* e1, const double* const* base,
+                std::uint32_t plane, double* acc, double& total) {
+  switch (ncat) {
+    case 1:
+      return accumulate_n<1>(ncat, e0, e1, base, plane, acc, total);
+    case 2:
+      return accumulate_n<2>(ncat, e0, e1, base, plane, acc, total);
+    case 3:
+      return accumulate_n<3>(ncat, e0, e1, base, plane, acc, total);
+    case 4:
+      return accumulate_n<4>(ncat, e0, e1, base, plane, acc, total);
+    default:
+      return accumulate_n<0>(ncat, e0, e1, base, plane, acc, total);
+  }
+}
+
 ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask>& files,
                              const PackedOperator& op, const OperatorOptions& options, const Context& ctx) {
   const PackedOperator::Impl& m = op.impl();
@@ -530,65 +583,83 @@ ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask
   for (const FileTask& t : files)
     for (const ObsTask& o : t.obs)
       tasks.push_back(&o);
-  const std::size_t naxes = f.axes.size(), ncat = f.data.size();
+  const std::size_t naxes = f.axes.size(), ncat = f.data.size(), nsteps = m.steps.size();
   std::vector<std::vector<std::uint32_t>> maps;
   for (const auto& matcher : f.matchers)
     maps.push_back(step_map(m, matcher));
+  std::vector<char> usable(nsteps, 1);  // the packed step has a flux step on every axis
+  for (std::size_t p = 0; p < nsteps; ++p)
+    for (std::size_t a = 0; a < naxes; ++a)
+      usable[p] = usable[p] && maps[a][p] != kNoStep;
   const std::size_t plane = f.grid.nlat * f.grid.nlon;
 
   ForwardResult result;
   result.obs.resize(tasks.size());
-  detail::parallel_chunks(tasks.size(), ctx.threads, 64,
-                          [&](std::size_t begin, std::size_t end, std::size_t) {
-                            std::vector<double> acc(ncat);
-                            std::vector<const double*> base(ncat);
-                            for (std::size_t i = begin; i < end; ++i) {
-                              const ObsRec& o = m.obs[packed[i]];
-                              ObsResult& r = result.obs[i];
-                              r.row = tasks[i]->row;
-                              if ((o.flags & kHasFootprint) == 0) {
-                                r.status = ObsStatus::NoFootprint;
-                                continue;
-                              }
-                              r.outside_domain = o.outside_domain;
-                              const std::uint64_t s0 = o.first_slice, s1 = o.first_slice + o.nslices;
-                              for (std::uint64_t s = s0; s < s1; ++s)
-                                for (std::size_t a = 0; a < naxes; ++a)
-                                  if (maps[a][m.slices[s].step] == kNoStep) {
-                                    ++r.dropped;
-                                    break;
-                                  }
-                              if (r.dropped > 0 && !options.truncate) {
-                                r.status = ObsStatus::OutsidePeriod;
-                                continue;
-                              }
-                              std::fill(acc.begin(), acc.end(), 0.0);
-                              double total = 0.0;
-                              for (std::uint64_t s = s0; s < s1; ++s) {
-                                const std::uint32_t step = m.slices[s].step;
-                                bool used = true;
-                                for (std::size_t a = 0; a < naxes; ++a)
-                                  used = used && maps[a][step] != kNoStep;
-                                if (!used) continue;
-                                ++r.slices;
-                                for (std::size_t c = 0; c < ncat; ++c)
-                                  base[c] = f.data[c] + maps[f.axis_of[c]][step] * plane;
-                                const std::uint64_t e1 = m.slices[s + 1].first_entry;
-                                for (std::uint64_t e = m.slices[s].first_entry; e < e1; ++e) {
-                                  const Entry x = m.entries[e];
-                                  if (x.cell >= plane) bad_cell(m, e, x.cell);
-                                  const double v = static_cast<double>(x.resp);
-                                  total += v;
-                                  for (std::size_t c = 0; c < ncat; ++c)
-                                    acc[c] += v * base[c][x.cell];
-                                }
-                              }
-                              r.status = ObsStatus::Computed;
-                              r.values = acc;
-                              r.total = total;
-                            }
-                            if (options.progress) options.progress(end - begin);
-                          });
+  // Each thread takes a block of observations and sweeps their slices step by step, so that the flux plane of
+  // a step stays in cache for every slice at that step. An observation's slices are sorted by time, so it
+  // still receives its slices' sums in its own slice order: the same sums, bit for bit, as the operator on
+  // the files, for any thread count.
+  const std::size_t threads = static_cast<std::size_t>(std::max(1, ctx.threads));
+  const std::size_t grain = std::max<std::size_t>(16, (tasks.size() + threads - 1) / threads);
+  detail::parallel_chunks(
+      tasks.size(), ctx.threads, grain, [&](std::size_t begin, std::size_t end, std::size_t) {
+        struct Use {
+          std::uint64_t slice;
+          std::uint32_t task;  // within the block
+        };
+        std::vector<std::size_t> count(nsteps + 1, 0);
+        for (std::size_t i = begin; i < end; ++i) {
+          const ObsRec& o = m.obs[packed[i]];
+          ObsResult& r = result.obs[i];
+          r.row = tasks[i]->row;
+          if ((o.flags & kHasFootprint) == 0) {
+            r.status = ObsStatus::NoFootprint;
+            continue;
+          }
+          r.outside_domain = o.outside_domain;
+          for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+            r.dropped += usable[m.slices[s].step] ? 0 : 1;
+          if (r.dropped > 0 && !options.truncate) {
+            r.status = ObsStatus::OutsidePeriod;
+            continue;
+          }
+          r.status = ObsStatus::Computed;
+          r.values.assign(ncat, 0.0);
+          for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+            if (usable[m.slices[s].step]) {
+              ++count[m.slices[s].step + 1];
+              ++r.slices;
+            }
+        }
+        for (std::size_t p = 0; p < nsteps; ++p)
+          count[p + 1] += count[p];
+        std::vector<Use> uses(count[nsteps]);
+        std::vector<std::size_t> next(count.begin(), count.end() - 1);
+        for (std::size_t i = begin; i < end; ++i) {
+          if (result.obs[i].status != ObsStatus::Computed) continue;
+          const ObsRec& o = m.obs[packed[i]];
+          for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
+            if (const std::uint32_t p = m.slices[s].step; usable[p])
+              uses[next[p]++] = {s, static_cast<std::uint32_t>(i - begin)};
+        }
+        std::vector<const double*> base(ncat);
+        for (std::size_t p = 0; p < nsteps; ++p) {
+          if (count[p] == count[p + 1]) continue;
+          for (std::size_t c = 0; c < ncat; ++c)
+            base[c] = f.data[c] + maps[f.axis_of[c]][p] * plane;
+          for (std::size_t u = count[p]; u < count[p + 1]; ++u) {
+            const std::uint64_t s = uses[u].slice;
+            ObsResult& r = result.obs[begin + uses[u].task];
+            const std::uint64_t e0 = m.slices[s].first_entry, e1 = m.slices[s + 1].first_entry;
+            if (!accumulate(ncat, m.entries + e0, m.entries + e1, base.data(),
+                            static_cast<std::uint32_t>(plane), r.values.data(), r.total)) {
+              for (std::uint64_t e = e0; e < e1; ++e)
+                if (m.entries[e].cell >= plane) bad_cell(m, e, m.entries[e].cell);
+            }
+          }
+        }
+        if (options.progress) options.progress(end - begin);
+      });
   detail::tally(result);
   return result;
 }
