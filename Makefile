@@ -41,10 +41,15 @@ demo: build
 	  --emis demo/transport/adjoint.nc --checkfile demo/transport/adjoint.ok
 	build/fluxkit transport --adjtest --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
 	  --emis demo/transport/fluxes.nc
+	build/fluxkit transport pack --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
+	  --out demo/transport/operator.fkop
+	build/fluxkit transport --adjoint --adjtest --packed demo/transport/operator.fkop --rc demo/transport/transport.rc \
+	  --db demo/transport/observations.tar.gz --emis demo/transport/adjoint_packed.nc
 	@echo
 	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
 	@echo "validation_mse.csv: demo/models/; caches: demo/reconstruction/; tables: demo/evaluation/;"
-	@echo "transport case (footprints, obsdb with the forward columns, fluxes, adjoint.nc): demo/transport/"
+	@echo "transport case (footprints, obsdb with the forward columns, fluxes, adjoint.nc, the packed operator"
+	@echo "operator.fkop and adjoint_packed.nc from it): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
 
 bench: build
