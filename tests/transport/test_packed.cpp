@@ -336,6 +336,22 @@ TEST(PackedErrors, NaNDepartureAndFailedPackLeavesNoFile) {
   EXPECT_FALSE(fs::exists(dir.path() / "operator.fkop"));
   for (const auto& entry : fs::directory_iterator(dir.path()))
     ADD_FAILURE() << "left behind: " << entry.path();
+
+  // A NaN departure of an observation that contributes fails the adjoint, naming it.
+  const PackedOperator op(pack(c, dir.path()));
+  const ForwardResult fwd = forward(c.flux, c.files, op, {}, threads(1));
+  std::size_t i = 0;
+  ObsTask* contributing = nullptr;
+  for (auto& f : c.files)
+    for (auto& o : f.obs)
+      if (fwd.obs[i++].status == ObsStatus::Computed && contributing == nullptr) contributing = &o;
+  ASSERT_NE(contributing, nullptr);
+  contributing->dy = std::numeric_limits<double>::quiet_NaN();
+  const std::string nan = error_of([&] { (void)adjoint(c.axis, c.grid, c.files, op, {}, threads(1)); });
+  EXPECT_NE(
+      nan.find(fmt::format("observation '{}' (row {}): dy is NaN", contributing->key, contributing->row)),
+      std::string::npos)
+      << nan;
 }
 
 }  // namespace
