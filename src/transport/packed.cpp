@@ -296,22 +296,14 @@ struct PackedOperator::Impl {
     throw FileError(name, "", fmt::format("corrupt packed operator: {}", what));
   }
 
-  // The packed observation of a task: index into obs, or an Error naming it.
-  std::size_t find(std::size_t file, const ObsTask& task) const {
+  [[noreturn]] void not_packed(std::size_t file, const ObsTask& task) const {
     const FileRec& f = files[file];
-    const auto* first = obs.data() + f.first_obs;
-    const auto* last = first + f.nobs;
-    const bool by_key = !task.key.empty();
-    for (const auto* o = first; o != last; ++o) {  // a file holds at most a few thousand observations
-      if (((o->flags & kByKey) != 0) != by_key) continue;
-      if (by_key ? string_at(o->key_off, o->key_len) == task.key : o->time == task.time)
-        return static_cast<std::size_t>(o - obs.data());
-    }
     throw Error(fmt::format(
         "{}: observation at row {} ({} in footprint file '{}') is not in the packed operator: re-run "
         "`fluxkit transport pack` after changing the obsdb",
         name, task.row,
-        by_key ? fmt::format("key '{}'", task.key) : fmt::format("time {}", detail::format_time(task.time)),
+        task.key.empty() ? fmt::format("time {}", detail::format_time(task.time))
+                         : fmt::format("key '{}'", task.key),
         string_at(f.path_off, f.path_len)));
   }
 
@@ -325,13 +317,33 @@ struct PackedOperator::Impl {
     return it->second;
   }
 
-  // Packed observation index for every task (file order, then observation order).
+  // Packed observation index for every task (file order, then observation order): one hash table per file,
+  // so linear in the number of observations.
   std::vector<std::size_t> resolve(const std::vector<FileTask>& tasks) const {
     std::vector<std::size_t> out;
+    std::unordered_map<std::int64_t, std::size_t> by_time;
+    std::unordered_map<std::string_view, std::size_t> by_key;
     for (const FileTask& t : tasks) {
       const std::size_t f = file_of(t.path);
-      for (const ObsTask& o : t.obs)
-        out.push_back(find(f, o));
+      by_time.clear();
+      by_key.clear();
+      for (std::uint64_t o = files[f].first_obs; o < files[f].first_obs + files[f].nobs; ++o) {
+        if ((obs[o].flags & kByKey) != 0)
+          by_key.emplace(string_at(obs[o].key_off, obs[o].key_len), o);
+        else
+          by_time.emplace(obs[o].time, o);
+      }
+      for (const ObsTask& task : t.obs) {
+        if (task.key.empty()) {
+          const auto it = by_time.find(task.time);
+          if (it == by_time.end()) not_packed(f, task);
+          out.push_back(it->second);
+        } else {
+          const auto it = by_key.find(task.key);
+          if (it == by_key.end()) not_packed(f, task);
+          out.push_back(it->second);
+        }
+      }
     }
     return out;
   }
