@@ -287,7 +287,7 @@ std::string rc_hash(const RcFile& rc) {
   return "fnv1a64:" + hex64(fnv1a64(text));
 }
 
-Context transport_context(const TransportArgs& a, const GlobalOptions& global, Invocation& inv,
+Context transport_context(const TransportArgs& a, const GlobalOptions& global, const Invocation& inv,
                           const MpiSession& mpi) {
   Context ctx = inv.ctx;
   if (a.serial) ctx.threads = 1;
@@ -379,21 +379,7 @@ ForwardResult gather_forward(ForwardResult local, std::size_t ncat, const MpiSes
                       all.begin() + static_cast<std::ptrdiff_t>(at + width));
     merged.obs.push_back(std::move(r));
   }
-  for (const ObsResult& r : merged.obs) {
-    merged.outside_domain += r.outside_domain;
-    switch (r.status) {
-      case ObsStatus::Computed:
-        ++merged.computed;
-        if (r.dropped > 0) ++merged.truncated;
-        break;
-      case ObsStatus::NoFootprint:
-        ++merged.no_footprint;
-        break;
-      case ObsStatus::OutsidePeriod:
-        ++merged.outside_period;
-        break;
-    }
-  }
+  merged.recount();
   return merged;
 }
 

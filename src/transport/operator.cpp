@@ -239,6 +239,25 @@ std::string_view status_name(ObsStatus s) {
   return "?";
 }
 
+void ForwardResult::recount() {
+  computed = no_footprint = outside_period = truncated = outside_domain = 0;
+  for (const auto& r : obs) {
+    outside_domain += r.outside_domain;
+    switch (r.status) {
+      case ObsStatus::Computed:
+        ++computed;
+        if (r.dropped > 0) ++truncated;
+        break;
+      case ObsStatus::NoFootprint:
+        ++no_footprint;
+        break;
+      case ObsStatus::OutsidePeriod:
+        ++outside_period;
+        break;
+    }
+  }
+}
+
 // ---- the kernels ------------------------------------------------------------------------------------------
 
 namespace detail {
@@ -388,24 +407,6 @@ bool read_checked(FootprintSource::Reader& reader, const ObsTask& task, const In
   return true;
 }
 
-void tally(ForwardResult& result) {
-  for (const auto& r : result.obs) {
-    result.outside_domain += r.outside_domain;
-    switch (r.status) {
-      case ObsStatus::Computed:
-        ++result.computed;
-        if (r.dropped > 0) ++result.truncated;
-        break;
-      case ObsStatus::NoFootprint:
-        ++result.no_footprint;
-        break;
-      case ObsStatus::OutsidePeriod:
-        ++result.outside_period;
-        break;
-    }
-  }
-}
-
 }  // namespace detail
 
 namespace {
@@ -534,7 +535,7 @@ ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files
     if (options.progress) options.progress(file.obs.size());
   });
 
-  tally(result);
+  result.recount();
   return result;
 }
 

@@ -69,9 +69,6 @@ bool read_checked(FootprintSource::Reader& reader, const ObsTask& task, const In
 // "YYYY-mm-dd HH:MM:SS"
 std::string format_time(std::int64_t seconds);
 
-// Counts the statuses of result.obs into its counters.
-void tally(ForwardResult& result);
-
 // The dot-product test given the operator's two directions: forward_fn(const Fields&) -> ForwardResult and
 // adjoint_fn(const std::vector<FileTask>& with departures) -> AdjointResult.
 template <class ForwardFn, class AdjointFn>

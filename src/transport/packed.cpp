@@ -672,7 +672,7 @@ ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask
         }
         if (options.progress) options.progress(end - begin);
       });
-  detail::tally(result);
+  result.recount();
   return result;
 }
 

@@ -171,6 +171,8 @@ struct ForwardResult {
   std::vector<ObsResult> obs;  // task order: files as given, then their observations in order
   std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0;
   std::size_t outside_domain = 0;  // footprint cells outside the flux grid (discarded)
+  // Sets the counters from obs (after merging the results of several runs, e.g. MPI ranks).
+  void recount();
 };
 
 // Forward run over every flux category of `flux`. Error for inconsistent categories (sizes, grids), indices
