@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
 #include <tuple>
 #include <vector>
 
@@ -53,9 +54,19 @@ void cell_backward_row(std::int64_t H, const T* __restrict g, const T* __restric
   }
 }
 
-// Inputs x, then the weights in AttentionLstmWeights' order; outputs h [B, W, H] and alpha [B, W, F].
-// Activations are kept time-major ([W, B, ...]): each step's rows are contiguous, and the weight gradients
-// are single products over all W * B rows.
+// Calls fn(first, count) on blocks of rows in parallel. ATen runs element-wise operations on one thread when
+// the rows are strided, as the column blocks of [p | z] below are; on a block of rows, fn calls them
+// serially.
+template <class Fn>
+void for_row_blocks(std::int64_t rows, std::int64_t row_size, const Fn& fn) {
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, at::internal::GRAIN_SIZE / std::max<std::int64_t>(1, row_size));
+  at::parallel_for(0, rows, grain, [&](std::int64_t begin, std::int64_t end) { fn(begin, end - begin); });
+}
+
+// Inputs x, then the weights in AttentionLstmWeights' order; outputs h [W, B, H] and alpha [W, B, F].
+// Activations are time-major: each step's rows are contiguous, and the weight gradients are single products
+// over all W * B rows.
 struct FusedSteps : torch::autograd::Function<FusedSteps> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w_weight,
                                const at::Tensor& w_bias, const at::Tensor& u_weight, const at::Tensor& u_bias,
@@ -68,61 +79,67 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     const at::Tensor w_c = w_weight.narrow(1, H, H);
     // h_{t-1} meets W's first half (attention) and weight_hh (gates): one product with [W_h; weight_hh].
     const at::Tensor w_hcat = at::cat({w_weight.narrow(1, 0, H), weight_hh}, 0);  // [5H, H]
-    // U x_t + U's bias + W's bias, all steps at once.
-    const at::Tensor ux = at::addmm(u_bias + w_bias, X.view({T * B, F}), u_weight.t()).view({T, B, H});
-    const at::Tensor bias_z = bias_ih + bias_hh;
-    at::Tensor hs = at::empty({T, B, H}, opt), cs = at::empty({T, B, H}, opt),
-               tcs = at::empty({T, B, H}, opt), gates = at::empty({T, B, 4 * H}, opt),
+    const at::Tensor bias = at::cat({u_bias + w_bias, bias_ih + bias_hh}).expand({B, 5 * H});
+    const at::Tensor ux = at::mm(X.view({T * B, F}), u_weight.t()).view({T, B, H});  // U x_t, all steps
+    // Per step [p | z]: p = W [h_{t-1}; c_{t-1}] + U x_t + biases, the attention's pre-activation, and
+    // z = weight_ih x~_t + weight_hh h_{t-1} + biases, the gates' (i, f, g, o), activated in place.
+    at::Tensor pzs = at::empty({T, B, 5 * H}, opt), hs = at::empty({T, B, H}, opt),
+               cs = at::empty({T, B, H}, opt), tcs = at::empty({T, B, H}, opt),
                ss = at::empty({T, B, H}, opt), alphas = at::empty({T, B, F}, opt),
                xs = at::empty({T, B, F}, opt);
-    at::Tensor hz = at::empty({B, 5 * H}, opt);
     for (std::int64_t t = 0; t < T; ++t) {
-      at::Tensor s = ss[t], a = alphas[t], xt = xs[t], z = gates[t], c = cs[t], tc = tcs[t], h = hs[t];
-      // e_t = V tanh(W [h; c] + U x_t); with h_0 = c_0 = 0 the first step's W [h; c] is zero.
-      if (t == 0) {
-        at::tanh_out(s, ux[0]);
+      at::Tensor pz = pzs[t], s = ss[t], a = alphas[t], xt = xs[t], c = cs[t], tc = tcs[t], h = hs[t];
+      at::Tensor p = pz.narrow(1, 0, H), z = pz.narrow(1, H, 4 * H);
+      if (t == 0) {  // h_0 = c_0 = 0
+        pz.copy_(bias);
+        p.add_(ux[0]);
       } else {
-        at::mm_out(hz, hs[t - 1], w_hcat.t());
-        at::tanh_out(s, at::addmm(ux[t], cs[t - 1], w_c.t()).add_(hz.narrow(1, 0, H)));
+        at::addmm_out(pz, bias, hs[t - 1], w_hcat.t());
+        p.add_(ux[t]).addmm_(cs[t - 1], w_c.t());
       }
+      // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
+      for_row_blocks(B, H, [&](std::int64_t b0, std::int64_t n) {
+        at::Tensor s_rows = s.narrow(0, b0, n);
+        at::tanh_out(s_rows, p.narrow(0, b0, n));
+      });
       at::softmax_out(a, at::addmm(v_bias, s, v_weight.t()), 1);
       at::mul_out(xt, a, X[t]);
-      // z = weight_ih x~_t + bias_ih + weight_hh h_{t-1} + bias_hh, then the gates i, f, g, o in place.
-      at::addmm_out(z, bias_z, xt, weight_ih.t());
-      if (t > 0) z.add_(hz.narrow(1, H, 4 * H));
-      z.narrow(1, 0, 2 * H).sigmoid_();
-      z.narrow(1, 2 * H, H).tanh_();
-      z.narrow(1, 3 * H, H).sigmoid_();
-      at::mul_out(c, z.narrow(1, 0, H), z.narrow(1, 2 * H, H));  // i g
-      if (t > 0) c.addcmul_(z.narrow(1, H, H), cs[t - 1]);       // + f c_{t-1}
-      at::tanh_out(tc, c);
-      at::mul_out(h, z.narrow(1, 3 * H, H), tc);  // o tanh(c_t)
+      z.addmm_(xt, weight_ih.t());
+      for_row_blocks(B, 4 * H, [&](std::int64_t b0, std::int64_t n) {
+        const at::Tensor zr = z.narrow(0, b0, n);
+        at::Tensor cr = c.narrow(0, b0, n), tcr = tc.narrow(0, b0, n), hr = h.narrow(0, b0, n);
+        zr.narrow(1, 0, 2 * H).sigmoid_();
+        zr.narrow(1, 2 * H, H).tanh_();
+        zr.narrow(1, 3 * H, H).sigmoid_();
+        at::mul_out(cr, zr.narrow(1, 0, H), zr.narrow(1, 2 * H, H));             // i g
+        if (t > 0) cr.addcmul_(zr.narrow(1, H, H), cs[t - 1].narrow(0, b0, n));  // + f c_{t-1}
+        at::tanh_out(tcr, cr);
+        at::mul_out(hr, zr.narrow(1, 3 * H, H), tcr);  // o tanh(c_t)
+      });
     }
-    ctx->save_for_backward({w_weight, u_weight, v_weight, weight_ih});
+    ctx->save_for_backward({w_weight, u_weight, v_weight, weight_ih, hs, alphas});
     for (const auto& [key, value] : {std::pair{"X", X},
                                      {"w_hcat", w_hcat},
-                                     {"hs", hs},
+                                     {"pzs", pzs},
                                      {"cs", cs},
                                      {"tcs", tcs},
-                                     {"gates", gates},
                                      {"ss", ss},
-                                     {"alphas", alphas},
                                      {"xs", xs}})
       ctx->saved_data[key] = value;
-    return {hs.transpose(0, 1).contiguous(), alphas.transpose(0, 1).contiguous()};
+    return {hs, alphas};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const variable_list saved = ctx->get_saved_variables();
-    const at::Tensor &w_weight = saved[0], &u_weight = saved[1], &v_weight = saved[2], &weight_ih = saved[3];
+    const at::Tensor &w_weight = saved[0], &u_weight = saved[1], &v_weight = saved[2], &weight_ih = saved[3],
+                     &hs = saved[4], &alphas = saved[5];
     auto get = [ctx](const char* key) { return ctx->saved_data[key].toTensor(); };
-    const at::Tensor X = get("X"), w_hcat = get("w_hcat"), hs = get("hs"), cs = get("cs"), tcs = get("tcs"),
-                     gates = get("gates"), ss = get("ss"), alphas = get("alphas"), xs = get("xs");
+    const at::Tensor X = get("X"), w_hcat = get("w_hcat"), pzs = get("pzs"), cs = get("cs"), tcs = get("tcs"),
+                     ss = get("ss"), xs = get("xs");
     const auto T = X.size(0), B = X.size(1), F = X.size(2), H = hs.size(2);
     const auto opt = X.options();
-    const at::Tensor dhs =  // rows of dL/dh_t contiguous for cell_backward_row
-        grads[0].defined() ? grads[0].contiguous().transpose(0, 1) : at::zeros({T, B, H}, opt);
-    const at::Tensor dalphas = grads[1].defined() ? grads[1].transpose(0, 1) : at::Tensor();
+    const at::Tensor dhs = grads[0].defined() ? grads[0].contiguous() : at::zeros({T, B, H}, opt);
+    const at::Tensor& dalphas = grads[1];
     const at::Tensor w_c = w_weight.narrow(1, H, H);
     const bool need_dx = ctx->needs_input_grad(0);
     // Per step: [dL/dp | dL/dz], p = the attention's pre-activation W [h; c] + U x_t, z = the gates'.
@@ -131,9 +148,8 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     at::Tensor dh = at::zeros({B, H}, opt), dc = at::zeros({B, H}, opt);  // from step t + 1
     for (std::int64_t t = T - 1; t >= 0; --t) {
       at::Tensor dpz_t = dpz[t], dp = dpz_t.narrow(1, 0, H), dz = dpz_t.narrow(1, H, 4 * H), de = des[t];
-      const at::Tensor dhs_t = dhs[t], g = gates[t], tc = tcs[t], c_prev = t > 0 ? cs[t - 1] : at::Tensor();
+      const at::Tensor dhs_t = dhs[t], g = pzs[t], tc = tcs[t], c_prev = t > 0 ? cs[t - 1] : at::Tensor();
       AT_DISPATCH_FLOATING_TYPES(opt.dtype().toScalarType(), "attention_lstm_cell_backward", [&] {
-        const std::int64_t ld_dhs = dhs_t.stride(0);
         const scalar_t* pg = g.data_ptr<scalar_t>();
         const scalar_t* ptc = tc.data_ptr<scalar_t>();
         const scalar_t* pc = c_prev.defined() ? c_prev.data_ptr<scalar_t>() : nullptr;
@@ -143,8 +159,9 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
         scalar_t* pdz = dz.data_ptr<scalar_t>();
         at::parallel_for(0, B, 16, [&](std::int64_t b0, std::int64_t b1) {
           for (std::int64_t b = b0; b < b1; ++b)
-            cell_backward_row<scalar_t>(H, pg + b * 4 * H, ptc + b * H, pc != nullptr ? pc + b * H : nullptr,
-                                        pdhs + b * ld_dhs, pdh + b * H, pdc + b * H, pdz + b * 5 * H);
+            cell_backward_row<scalar_t>(H, pg + b * 5 * H + H, ptc + b * H,
+                                        pc != nullptr ? pc + b * H : nullptr, pdhs + b * H, pdh + b * H,
+                                        pdc + b * H, pdz + b * 5 * H);
         });
       });
       // x~_t = alpha_t x_t, alpha_t = softmax(e_t), e_t = V tanh(p_t) + V's bias.
@@ -162,8 +179,7 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
         dc.addmm_(dp, w_c);
       }
     }
-    // Weight gradients: sums over all steps (W's and weight_hh's over steps 2..W, where h_{t-1}, c_{t-1} !=
-    // 0).
+    // Weight gradients: sums over all steps; W's and weight_hh's over steps 2..W (h_0 = c_0 = 0).
     const auto TB = T * B, T1B = (T - 1) * B;
     const at::Tensor dpz_all = dpz.view({TB, 5 * H}), dp_all = dpz_all.narrow(1, 0, H),
                      dz_all = dpz_all.narrow(1, H, 4 * H), de_all = des.view({TB, F});
@@ -207,7 +223,7 @@ AttentionLstmSteps attention_lstm_steps_reference(const at::Tensor& x, const Att
     hs.push_back(h);
     alphas.push_back(a);
   }
-  return {at::stack(hs, 1), at::stack(alphas, 1)};
+  return {at::stack(hs), at::stack(alphas)};
 }
 
 AttentionLstmSteps attention_lstm_steps_fused(const at::Tensor& x, const AttentionLstmWeights& w) {

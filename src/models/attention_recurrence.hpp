@@ -16,9 +16,10 @@ struct AttentionLstmWeights {
   at::Tensor weight_ih, weight_hh, bias_ih, bias_hh;  // [4H, F], [4H, H], [4H], [4H]
 };
 
+// Time-major, unlike the input x [B, W, F].
 struct AttentionLstmSteps {
-  at::Tensor h;      // h_1..h_W, [B, W, H]
-  at::Tensor alpha;  // the input attention's weights alpha_1..alpha_W, [B, W, F]
+  at::Tensor h;      // h_1..h_W, [W, B, H]
+  at::Tensor alpha;  // the input attention's weights alpha_1..alpha_W, [W, B, F]
 };
 
 // For t = 1..W, from h_0 = c_0 = 0:

@@ -105,11 +105,11 @@ struct AttentionLstmNetImpl : torch::nn::Module {
         x, {attention->W->weight, attention->W->bias, attention->U->weight, attention->U->bias,
             attention->V->weight, attention->V->bias, lstm_cell->weight_ih, lstm_cell->weight_hh,
             lstm_cell->bias_ih, lstm_cell->bias_hh});
-    const torch::Tensor& seq = steps.h;                                                       // [B, W, H]
-    const torch::Tensor b = torch::softmax(temporal_attention->forward(seq).squeeze(-1), 1);  // [B, W]
-    const torch::Tensor context = (b.unsqueeze(-1) * seq).sum(1);
-    if (alpha != nullptr) *alpha = steps.alpha;
-    if (beta != nullptr) *beta = b;
+    const torch::Tensor& seq = steps.h;                                                       // [W, B, H]
+    const torch::Tensor b = torch::softmax(temporal_attention->forward(seq).squeeze(-1), 0);  // [W, B]
+    const torch::Tensor context = (b.unsqueeze(-1) * seq).sum(0);
+    if (alpha != nullptr) *alpha = steps.alpha.transpose(0, 1);
+    if (beta != nullptr) *beta = b.t();
     return fc1->forward(torch::dropout(context, p, is_training())).squeeze(-1);
   }
   torch::nn::LSTMCell lstm_cell{nullptr};

@@ -80,9 +80,9 @@ void compare(const Case& c, bool with_alpha_loss, bool x_grad, double tol_out, d
   const AttentionLstmWeights w = random_weights(c);
   const auto opt = torch::TensorOptions().dtype(c.dtype);
   const torch::Tensor x = torch::randn({c.batch, c.window, c.features}, opt);
-  const torch::Tensor gh = plain_sum ? torch::Tensor() : torch::randn({c.batch, c.window, c.hidden}, opt);
+  const torch::Tensor gh = plain_sum ? torch::Tensor() : torch::randn({c.window, c.batch, c.hidden}, opt);
   const torch::Tensor ga =
-      with_alpha_loss ? torch::randn({c.batch, c.window, c.features}, opt) : torch::Tensor();
+      with_alpha_loss ? torch::randn({c.window, c.batch, c.features}, opt) : torch::Tensor();
   const Result ref = run(false, x, w, gh, ga, x_grad), got = run(true, x, w, gh, ga, x_grad);
   ASSERT_EQ(got.h.sizes(), ref.h.sizes());
   ASSERT_EQ(got.alpha.sizes(), ref.alpha.sizes());
@@ -125,13 +125,15 @@ TEST(AttentionRecurrence, NoGradAndDispatch) {
   EXPECT_FALSE(fused.h.requires_grad());
   EXPECT_LE((fused.h - ref.h).abs().max().item<double>(), 1e-6);
   EXPECT_TRUE(torch::equal(dispatched.h, fused.h));
-  EXPECT_TRUE(torch::allclose(fused.alpha.sum(-1), torch::ones({c.batch, c.window})));
+  EXPECT_EQ(fused.h.sizes(), (std::vector<std::int64_t>{c.window, c.batch, c.hidden}));
+  EXPECT_EQ(fused.alpha.sizes(), (std::vector<std::int64_t>{c.window, c.batch, c.features}));
+  EXPECT_TRUE(torch::allclose(fused.alpha.sum(-1), torch::ones({c.window, c.batch})));
   // A non-contiguous input; an empty batch.
   const torch::Tensor xt = x.transpose(0, 1).contiguous().transpose(0, 1);
   ASSERT_FALSE(xt.is_contiguous());
   EXPECT_TRUE(torch::equal(detail::attention_lstm_steps_fused(xt, w).h.detach(), fused.h));
   const AttentionLstmSteps empty = detail::attention_lstm_steps_fused(x.narrow(0, 0, 0), w);
-  EXPECT_EQ(empty.h.sizes(), (std::vector<std::int64_t>{0, c.window, c.hidden}));
+  EXPECT_EQ(empty.h.sizes(), (std::vector<std::int64_t>{c.window, 0, c.hidden}));
 }
 
 }  // namespace
