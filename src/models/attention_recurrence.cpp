@@ -5,6 +5,10 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#ifdef FLUXKIT_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 #include <algorithm>
 #include <tuple>
 #include <vector>
@@ -15,6 +19,60 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// The matrix's layout for a row-major GEMM: 'N' and the row stride when its rows are contiguous, 'T' and the
+// column stride when its columns are (a transposed view).
+[[maybe_unused]] bool gemm_layout(const at::Tensor& m, char& trans, std::int64_t& ld) {
+  if (m.stride(1) == 1 && m.stride(0) >= std::max<std::int64_t>(1, m.size(1))) {
+    trans = 'N';
+    ld = m.stride(0);
+    return true;
+  }
+  if (m.stride(0) == 1 && m.stride(1) >= std::max<std::int64_t>(1, m.size(0))) {
+    trans = 'T';
+    ld = m.stride(1);
+    return true;
+  }
+  return false;
+}
+
+// c = a b + beta c, for a [M, K], b [K, N] and c [M, N] (views allowed: the column blocks of a buffer,
+// transposed weights). float32 runs oneDNN's sgemm when fluxkit is built with it (FLUXKIT_HAVE_DNNL):
+// libtorch multiplies with OpenBLAS, and Debian's 0.3.21 runs its AVX2 (Haswell) kernels on CPUs it does
+// not know, such as Zen 5, while oneDNN picks its kernels by instruction set: AVX-512 there, twice as fast
+// for these shapes. Otherwise ATen's product.
+void gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, double beta) {
+#ifdef FLUXKIT_HAVE_DNNL
+  char ta = 'N', tb = 'N', tc = 'N';
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
+  if (c.scalar_type() == at::kFloat && a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat &&
+      gemm_layout(a, ta, lda) && gemm_layout(b, tb, ldb) && gemm_layout(c, tc, ldc) && tc == 'N') {
+    const std::int64_t M = c.size(0), N = c.size(1), K = a.size(1);
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+      at::Tensor out = c;
+      beta == 0 ? out.zero_() : out.mul_(beta);
+      return;
+    }
+    const dnnl_status_t status =
+        dnnl_sgemm(ta, tb, M, N, K, 1.0F, a.data_ptr<float>(), lda, b.data_ptr<float>(), ldb,
+                   static_cast<float>(beta), c.data_ptr<float>(), ldc);
+    TORCH_CHECK(status == dnnl_success, "oneDNN sgemm failed with status ", static_cast<int>(status));
+    return;
+  }
+#endif
+  at::Tensor out = c;
+  if (beta == 0)
+    at::mm_out(out, a, b);
+  else
+    out.addmm_(a, b, beta);
+}
+
+at::Tensor product(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
+  gemm(a, b, c, 0);
+  return c;
+}
 
 // The LSTM cell's backward for one row of one step, given dL/dh_t (dhs from the layers above plus dh from
 // step t + 1) and dL/dc_t from step t + 1 (dc): writes dL/dz (z = the gates' pre-activations i, f, g, o) and
@@ -80,7 +138,8 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     // h_{t-1} meets W's first half (attention) and weight_hh (gates): one product with [W_h; weight_hh].
     const at::Tensor w_hcat = at::cat({w_weight.narrow(1, 0, H), weight_hh}, 0);  // [5H, H]
     const at::Tensor bias = at::cat({u_bias + w_bias, bias_ih + bias_hh}).expand({B, 5 * H});
-    const at::Tensor ux = at::mm(X.view({T * B, F}), u_weight.t()).view({T, B, H});  // U x_t, all steps
+    const at::Tensor ux = product(X.view({T * B, F}), u_weight.t()).view({T, B, H});  // U x_t, all steps
+    const at::Tensor v_bias_rows = v_bias.expand({B, F});
     // Per step [p | z]: p = W [h_{t-1}; c_{t-1}] + U x_t + biases, the attention's pre-activation, and
     // z = weight_ih x~_t + weight_hh h_{t-1} + biases, the gates' (i, f, g, o), activated in place.
     at::Tensor pzs = at::empty({T, B, 5 * H}, opt), hs = at::empty({T, B, H}, opt),
@@ -94,17 +153,21 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
         pz.copy_(bias);
         p.add_(ux[0]);
       } else {
-        at::addmm_out(pz, bias, hs[t - 1], w_hcat.t());
-        p.add_(ux[t]).addmm_(cs[t - 1], w_c.t());
+        pz.copy_(bias);
+        gemm(hs[t - 1], w_hcat.t(), pz, 1);
+        p.add_(ux[t]);
+        gemm(cs[t - 1], w_c.t(), p, 1);
       }
       // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
       for_row_blocks(B, H, [&](std::int64_t b0, std::int64_t n) {
         at::Tensor s_rows = s.narrow(0, b0, n);
         at::tanh_out(s_rows, p.narrow(0, b0, n));
       });
-      at::softmax_out(a, at::addmm(v_bias, s, v_weight.t()), 1);
+      const at::Tensor e = at::empty({B, F}, opt).copy_(v_bias_rows);  // not a view of v_bias (B = 1)
+      gemm(s, v_weight.t(), e, 1);
+      at::softmax_out(a, e, 1);
       at::mul_out(xt, a, X[t]);
-      z.addmm_(xt, weight_ih.t());
+      gemm(xt, weight_ih.t(), z, 1);
       for_row_blocks(B, 4 * H, [&](std::int64_t b0, std::int64_t n) {
         const at::Tensor zr = z.narrow(0, b0, n);
         at::Tensor cr = c.narrow(0, b0, n), tcr = tc.narrow(0, b0, n), hr = h.narrow(0, b0, n);
@@ -165,18 +228,19 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
         });
       });
       // x~_t = alpha_t x_t, alpha_t = softmax(e_t), e_t = V tanh(p_t) + V's bias.
-      const at::Tensor a = alphas[t], dxt = at::mm(dz, weight_ih);
+      const at::Tensor a = alphas[t], dxt = product(dz, weight_ih);
       at::Tensor da = dxt * X[t];
       if (dalphas.defined()) da.add_(dalphas[t]);
       at::mul_out(de, a, da - (da * a).sum(1, true));
-      at::tanh_backward_out(dp, at::mm(de, v_weight), ss[t]);
+      at::tanh_backward_out(dp, product(de, v_weight), ss[t]);
       if (need_dx) {
         at::Tensor dx_t = dx[t];
-        at::addmm_out(dx_t, dxt * a, dp, u_weight);
+        at::mul_out(dx_t, dxt, a);
+        gemm(dp, u_weight, dx_t, 1);
       }
       if (t > 0) {  // to h_{t-1} through W's h half and weight_hh, to c_{t-1} through W's c half
-        at::mm_out(dh, dpz_t, w_hcat);
-        dc.addmm_(dp, w_c);
+        gemm(dpz_t, w_hcat, dh, 0);
+        gemm(dp, w_c, dc, 1);
       }
     }
     // Weight gradients: sums over all steps; W's and weight_hh's over steps 2..W (h_0 = c_0 = 0).
@@ -184,14 +248,14 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     const at::Tensor dpz_all = dpz.view({TB, 5 * H}), dp_all = dpz_all.narrow(1, 0, H),
                      dz_all = dpz_all.narrow(1, H, 4 * H), de_all = des.view({TB, F});
     const at::Tensor dpz_later = dpz_all.narrow(0, B, T1B);
-    const at::Tensor d_hcat = at::mm(dpz_later.t(), hs.narrow(0, 0, T - 1).reshape({T1B, H}));  // [5H, H]
-    const at::Tensor d_wc = at::mm(dpz_later.narrow(1, 0, H).t(), cs.narrow(0, 0, T - 1).reshape({T1B, H}));
+    const at::Tensor d_hcat = product(dpz_later.t(), hs.narrow(0, 0, T - 1).reshape({T1B, H}));  // [5H, H]
+    const at::Tensor d_wc = product(dpz_later.narrow(1, 0, H).t(), cs.narrow(0, 0, T - 1).reshape({T1B, H}));
     const at::Tensor d_w_weight = at::cat({d_hcat.narrow(0, 0, H), d_wc}, 1);
     const at::Tensor d_weight_hh = d_hcat.narrow(0, H, 4 * H).contiguous();
     const at::Tensor d_p_bias = dp_all.sum(0), d_z_bias = dz_all.sum(0);
-    const at::Tensor d_u_weight = at::mm(dp_all.t(), X.view({TB, F}));
-    const at::Tensor d_v_weight = at::mm(de_all.t(), ss.view({TB, H})), d_v_bias = de_all.sum(0);
-    const at::Tensor d_weight_ih = at::mm(dz_all.t(), xs.view({TB, F}));
+    const at::Tensor d_u_weight = product(dp_all.t(), X.view({TB, F}));
+    const at::Tensor d_v_weight = product(de_all.t(), ss.view({TB, H})), d_v_bias = de_all.sum(0);
+    const at::Tensor d_weight_ih = product(dz_all.t(), xs.view({TB, F}));
     return {need_dx ? dx.transpose(0, 1).contiguous() : at::Tensor(),
             d_w_weight,
             d_p_bias,
