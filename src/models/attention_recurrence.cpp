@@ -149,15 +149,10 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     for (std::int64_t t = 0; t < T; ++t) {
       at::Tensor pz = pzs[t], s = ss[t], a = alphas[t], xt = xs[t], c = cs[t], tc = tcs[t], h = hs[t];
       at::Tensor p = pz.narrow(1, 0, H), z = pz.narrow(1, H, 4 * H);
-      if (t == 0) {  // h_0 = c_0 = 0
-        pz.copy_(bias);
-        p.add_(ux[0]);
-      } else {
-        pz.copy_(bias);
-        gemm(hs[t - 1], w_hcat.t(), pz, 1);
-        p.add_(ux[t]);
-        gemm(cs[t - 1], w_c.t(), p, 1);
-      }
+      pz.copy_(bias);
+      if (t > 0) gemm(hs[t - 1], w_hcat.t(), pz, 1);  // h_0 = c_0 = 0: no products at the first step
+      p.add_(ux[t]);
+      if (t > 0) gemm(cs[t - 1], w_c.t(), p, 1);
       // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
       for_row_blocks(B, H, [&](std::int64_t b0, std::int64_t n) {
         at::Tensor s_rows = s.narrow(0, b0, n);
