@@ -21,6 +21,7 @@
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/progress.hpp"
 #include "fluxkit/models/model.hpp"
+#include "models/attention_recurrence.hpp"
 
 namespace fluxkit {
 
@@ -86,9 +87,9 @@ struct InputAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(InputAttention);
 
-// LSTMCell loop over the window with input attention, then temporal attention s_t = w^T h_t + b,
-// beta = softmax_W(s), context = sum_t beta_t h_t, y = fc1(dropout(context)). Keys lstm_cell.*,
-// attention.{W,U,V}.*, temporal_attention.*, fc1.* (the seed's unused lstm_layer is not built).
+// LSTMCell loop over the window with input attention (attention_recurrence.hpp), then temporal attention
+// s_t = w^T h_t + b, beta = softmax_W(s), context = sum_t beta_t h_t, y = fc1(dropout(context)). Keys
+// lstm_cell.*, attention.{W,U,V}.*, temporal_attention.*, fc1.* (the seed's unused lstm_layer is not built).
 struct AttentionLstmNetImpl : torch::nn::Module {
   AttentionLstmNetImpl(std::int64_t features, std::int64_t hidden_, double dropout)
       : hidden(hidden_), p(dropout) {
@@ -100,25 +101,15 @@ struct AttentionLstmNetImpl : torch::nn::Module {
   // Returns y [B]; fills alpha [B, W, F] and beta [B, W] when asked.
   torch::Tensor forward(const torch::Tensor& x, torch::Tensor* alpha = nullptr,
                         torch::Tensor* beta = nullptr) {
-    const auto B = x.size(0), W = x.size(1);
-    torch::Tensor h = torch::zeros({B, hidden}, x.options()), c = torch::zeros({B, hidden}, x.options());
-    std::vector<torch::Tensor> hs, alphas;
-    // U x_t does not depend on the recurrence: one matmul for all steps instead of W small ones.
-    const torch::Tensor ux = attention->U->forward(x);  // [B, W, H]
-    for (std::int64_t t = 0; t < W; ++t) {
-      const torch::Tensor xt = x.select(1, t);
-      const torch::Tensor e =
-          attention->V->forward(torch::tanh(attention->W->forward(torch::cat({h, c}, 1)) + ux.select(1, t)));
-      const torch::Tensor a = torch::softmax(e, 1);
-      std::tie(h, c) = lstm_cell->forward(a * xt, std::make_tuple(h, c));
-      hs.push_back(h);
-      if (alpha != nullptr) alphas.push_back(a);
-    }
-    const torch::Tensor seq = torch::stack(hs, 1);                                            // [B, W, H]
-    const torch::Tensor b = torch::softmax(temporal_attention->forward(seq).squeeze(-1), 1);  // [B, W]
-    const torch::Tensor context = (b.unsqueeze(-1) * seq).sum(1);
-    if (alpha != nullptr) *alpha = torch::stack(alphas, 1);
-    if (beta != nullptr) *beta = b;
+    const detail::AttentionLstmSteps steps = detail::attention_lstm_steps(
+        x, {attention->W->weight, attention->W->bias, attention->U->weight, attention->U->bias,
+            attention->V->weight, attention->V->bias, lstm_cell->weight_ih, lstm_cell->weight_hh,
+            lstm_cell->bias_ih, lstm_cell->bias_hh});
+    const torch::Tensor& seq = steps.h;                                                       // [W, B, H]
+    const torch::Tensor b = torch::softmax(temporal_attention->forward(seq).squeeze(-1), 0);  // [W, B]
+    const torch::Tensor context = (b.unsqueeze(-1) * seq).sum(0);
+    if (alpha != nullptr) *alpha = steps.alpha.transpose(0, 1);
+    if (beta != nullptr) *beta = b.t();
     return fc1->forward(torch::dropout(context, p, is_training())).squeeze(-1);
   }
   torch::nn::LSTMCell lstm_cell{nullptr};

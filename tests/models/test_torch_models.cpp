@@ -110,6 +110,16 @@ TEST_F(TorchModels, ForwardShapesAndAttentionWeightsSumToOne) {
         }
         EXPECT_NEAR(sb, 1.0, 1e-5);
       }
+      // Each window's weights are its own: the same when it is predicted alone.
+      for (std::size_t i : {std::size_t{0}, std::size_t{17}, n - 1}) {
+        std::vector<float> a1(W * F), b1(W), y1(1);
+        m->predict_with_attention(std::span<const float>(x).subspan(i * width, width), 1, y1, a1, b1, ctx_);
+        EXPECT_NEAR(y1[0], y2[i], 1e-5);
+        for (std::size_t k = 0; k < W * F; ++k)
+          EXPECT_NEAR(a1[k], alpha[i * W * F + k], 1e-6) << "window " << i << ", alpha " << k;
+        for (std::size_t t = 0; t < W; ++t)
+          EXPECT_NEAR(b1[t], beta[i * W + t], 1e-6) << "window " << i << ", beta " << t;
+      }
     }
   }
   // The seed's default architectures: parameter counts of spec §4 (44- and 14-feature inputs).

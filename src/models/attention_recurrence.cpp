@@ -1,0 +1,303 @@
+#include "models/attention_recurrence.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#ifdef FLUXKIT_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include <algorithm>
+#include <tuple>
+#include <vector>
+
+namespace fluxkit::detail {
+
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The matrix's layout for a row-major GEMM: 'N' and the row stride when its rows are contiguous, 'T' and the
+// column stride when its columns are (a transposed view).
+[[maybe_unused]] bool gemm_layout(const at::Tensor& m, char& trans, std::int64_t& ld) {
+  if (m.stride(1) == 1 && m.stride(0) >= std::max<std::int64_t>(1, m.size(1))) {
+    trans = 'N';
+    ld = m.stride(0);
+    return true;
+  }
+  if (m.stride(0) == 1 && m.stride(1) >= std::max<std::int64_t>(1, m.size(0))) {
+    trans = 'T';
+    ld = m.stride(1);
+    return true;
+  }
+  return false;
+}
+
+// c = a b + beta c, for a [M, K], b [K, N] and c [M, N] (views allowed: the column blocks of a buffer,
+// transposed weights). float32 runs oneDNN's sgemm when fluxkit is built with it (FLUXKIT_HAVE_DNNL):
+// libtorch multiplies with OpenBLAS, and Debian's 0.3.21 runs its AVX2 (Haswell) kernels on CPUs it does
+// not know, such as Zen 5, while oneDNN picks its kernels by instruction set: AVX-512 there, twice as fast
+// for these shapes. Otherwise ATen's product.
+void gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, double beta) {
+#ifdef FLUXKIT_HAVE_DNNL
+  char ta = 'N', tb = 'N', tc = 'N';
+  std::int64_t lda = 0, ldb = 0, ldc = 0;
+  if (c.scalar_type() == at::kFloat && a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat &&
+      gemm_layout(a, ta, lda) && gemm_layout(b, tb, ldb) && gemm_layout(c, tc, ldc) && tc == 'N') {
+    const std::int64_t M = c.size(0), N = c.size(1), K = a.size(1);
+    if (M == 0 || N == 0) return;
+    if (K == 0) {
+      at::Tensor out = c;
+      beta == 0 ? out.zero_() : out.mul_(beta);
+      return;
+    }
+    const dnnl_status_t status =
+        dnnl_sgemm(ta, tb, M, N, K, 1.0F, a.data_ptr<float>(), lda, b.data_ptr<float>(), ldb,
+                   static_cast<float>(beta), c.data_ptr<float>(), ldc);
+    TORCH_CHECK(status == dnnl_success, "oneDNN sgemm failed with status ", static_cast<int>(status));
+    return;
+  }
+#endif
+  at::Tensor out = c;
+  if (beta == 0)
+    at::mm_out(out, a, b);
+  else
+    out.addmm_(a, b, beta);
+}
+
+at::Tensor product(const at::Tensor& a, const at::Tensor& b) {
+  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
+  gemm(a, b, c, 0);
+  return c;
+}
+
+// The LSTM cell's backward for one row of one step, given dL/dh_t (dhs from the layers above plus dh from
+// step t + 1) and dL/dc_t from step t + 1 (dc): writes dL/dz (z = the gates' pre-activations i, f, g, o) and
+// replaces dc by dL/dc_{t-1}. g holds the activated gates, tc = tanh(c_t), c_prev = c_{t-1} (null: zero).
+template <class T>
+void cell_backward_row(std::int64_t H, const T* __restrict g, const T* __restrict tc,
+                       const T* __restrict c_prev, const T* __restrict dhs, const T* __restrict dh,
+                       T* __restrict dc, T* __restrict dz) {
+  const T* __restrict gi = g;
+  const T* __restrict gf = g + H;
+  const T* __restrict gg = g + 2 * H;
+  const T* __restrict go = g + 3 * H;
+  T* __restrict dzi = dz;
+  T* __restrict dzf = dz + H;
+  T* __restrict dzg = dz + 2 * H;
+  T* __restrict dzo = dz + 3 * H;
+  for (std::int64_t j = 0; j < H; ++j) {
+    const T dht = dhs[j] + dh[j];  // h_t = o tanh(c_t)
+    const T i = gi[j], gv = gg[j], o = go[j], tcj = tc[j];
+    const T dct = dc[j] + dht * o * (1 - tcj * tcj);  // c_t = f c_{t-1} + i g
+    dzo[j] = dht * tcj * o * (1 - o);
+    dzi[j] = dct * gv * i * (1 - i);
+    dzg[j] = dct * i * (1 - gv * gv);
+    dc[j] = dct;
+  }
+  if (c_prev != nullptr) {
+    for (std::int64_t j = 0; j < H; ++j) {
+      const T f = gf[j];
+      dzf[j] = dc[j] * c_prev[j] * f * (1 - f);
+      dc[j] *= f;
+    }
+  } else {
+    for (std::int64_t j = 0; j < H; ++j) {
+      dzf[j] = 0;
+      dc[j] *= gf[j];
+    }
+  }
+}
+
+// Calls fn(first, count) on blocks of rows in parallel. ATen runs element-wise operations on one thread when
+// the rows are strided, as the column blocks of [p | z] below are; on a block of rows, fn calls them
+// serially.
+template <class Fn>
+void for_row_blocks(std::int64_t rows, std::int64_t row_size, const Fn& fn) {
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, at::internal::GRAIN_SIZE / std::max<std::int64_t>(1, row_size));
+  at::parallel_for(0, rows, grain, [&](std::int64_t begin, std::int64_t end) { fn(begin, end - begin); });
+}
+
+// Inputs x, then the weights in AttentionLstmWeights' order; outputs h [W, B, H] and alpha [W, B, F].
+// Activations are time-major: each step's rows are contiguous, and the weight gradients are single products
+// over all W * B rows.
+struct FusedSteps : torch::autograd::Function<FusedSteps> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w_weight,
+                               const at::Tensor& w_bias, const at::Tensor& u_weight, const at::Tensor& u_bias,
+                               const at::Tensor& v_weight, const at::Tensor& v_bias,
+                               const at::Tensor& weight_ih, const at::Tensor& weight_hh,
+                               const at::Tensor& bias_ih, const at::Tensor& bias_hh) {
+    const auto B = x.size(0), T = x.size(1), F = x.size(2), H = weight_hh.size(1);
+    const auto opt = x.options();
+    const at::Tensor X = x.transpose(0, 1).contiguous();  // [T, B, F]
+    const at::Tensor w_c = w_weight.narrow(1, H, H);
+    // h_{t-1} meets W's first half (attention) and weight_hh (gates): one product with [W_h; weight_hh].
+    const at::Tensor w_hcat = at::cat({w_weight.narrow(1, 0, H), weight_hh}, 0);  // [5H, H]
+    const at::Tensor bias = at::cat({u_bias + w_bias, bias_ih + bias_hh}).expand({B, 5 * H});
+    const at::Tensor ux = product(X.view({T * B, F}), u_weight.t()).view({T, B, H});  // U x_t, all steps
+    const at::Tensor v_bias_rows = v_bias.expand({B, F});
+    // Per step [p | z]: p = W [h_{t-1}; c_{t-1}] + U x_t + biases, the attention's pre-activation, and
+    // z = weight_ih x~_t + weight_hh h_{t-1} + biases, the gates' (i, f, g, o), activated in place.
+    at::Tensor pzs = at::empty({T, B, 5 * H}, opt), hs = at::empty({T, B, H}, opt),
+               cs = at::empty({T, B, H}, opt), tcs = at::empty({T, B, H}, opt),
+               ss = at::empty({T, B, H}, opt), alphas = at::empty({T, B, F}, opt),
+               xs = at::empty({T, B, F}, opt);
+    for (std::int64_t t = 0; t < T; ++t) {
+      at::Tensor pz = pzs[t], s = ss[t], a = alphas[t], xt = xs[t], c = cs[t], tc = tcs[t], h = hs[t];
+      at::Tensor p = pz.narrow(1, 0, H), z = pz.narrow(1, H, 4 * H);
+      pz.copy_(bias);
+      if (t > 0) gemm(hs[t - 1], w_hcat.t(), pz, 1);  // h_0 = c_0 = 0: no products at the first step
+      p.add_(ux[t]);
+      if (t > 0) gemm(cs[t - 1], w_c.t(), p, 1);
+      // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
+      for_row_blocks(B, H, [&](std::int64_t b0, std::int64_t n) {
+        at::Tensor s_rows = s.narrow(0, b0, n);
+        at::tanh_out(s_rows, p.narrow(0, b0, n));
+      });
+      const at::Tensor e = at::empty({B, F}, opt).copy_(v_bias_rows);  // not a view of v_bias (B = 1)
+      gemm(s, v_weight.t(), e, 1);
+      at::softmax_out(a, e, 1);
+      at::mul_out(xt, a, X[t]);
+      gemm(xt, weight_ih.t(), z, 1);
+      for_row_blocks(B, 4 * H, [&](std::int64_t b0, std::int64_t n) {
+        const at::Tensor zr = z.narrow(0, b0, n);
+        at::Tensor cr = c.narrow(0, b0, n), tcr = tc.narrow(0, b0, n), hr = h.narrow(0, b0, n);
+        zr.narrow(1, 0, 2 * H).sigmoid_();
+        zr.narrow(1, 2 * H, H).tanh_();
+        zr.narrow(1, 3 * H, H).sigmoid_();
+        at::mul_out(cr, zr.narrow(1, 0, H), zr.narrow(1, 2 * H, H));             // i g
+        if (t > 0) cr.addcmul_(zr.narrow(1, H, H), cs[t - 1].narrow(0, b0, n));  // + f c_{t-1}
+        at::tanh_out(tcr, cr);
+        at::mul_out(hr, zr.narrow(1, 3 * H, H), tcr);  // o tanh(c_t)
+      });
+    }
+    ctx->save_for_backward({w_weight, u_weight, v_weight, weight_ih, hs, alphas});
+    for (const auto& [key, value] : {std::pair{"X", X},
+                                     {"w_hcat", w_hcat},
+                                     {"pzs", pzs},
+                                     {"cs", cs},
+                                     {"tcs", tcs},
+                                     {"ss", ss},
+                                     {"xs", xs}})
+      ctx->saved_data[key] = value;
+    return {hs, alphas};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor &w_weight = saved[0], &u_weight = saved[1], &v_weight = saved[2], &weight_ih = saved[3],
+                     &hs = saved[4], &alphas = saved[5];
+    auto get = [ctx](const char* key) { return ctx->saved_data[key].toTensor(); };
+    const at::Tensor X = get("X"), w_hcat = get("w_hcat"), pzs = get("pzs"), cs = get("cs"), tcs = get("tcs"),
+                     ss = get("ss"), xs = get("xs");
+    const auto T = X.size(0), B = X.size(1), F = X.size(2), H = hs.size(2);
+    const auto opt = X.options();
+    const at::Tensor dhs = grads[0].defined() ? grads[0].contiguous() : at::zeros({T, B, H}, opt);
+    const at::Tensor& dalphas = grads[1];
+    const at::Tensor w_c = w_weight.narrow(1, H, H);
+    const bool need_dx = ctx->needs_input_grad(0);
+    // Per step: [dL/dp | dL/dz], p = the attention's pre-activation W [h; c] + U x_t, z = the gates'.
+    at::Tensor dpz = at::empty({T, B, 5 * H}, opt), des = at::empty({T, B, F}, opt);
+    at::Tensor dx = need_dx ? at::empty({T, B, F}, opt) : at::Tensor();
+    at::Tensor dh = at::zeros({B, H}, opt), dc = at::zeros({B, H}, opt);  // from step t + 1
+    for (std::int64_t t = T - 1; t >= 0; --t) {
+      at::Tensor dpz_t = dpz[t], dp = dpz_t.narrow(1, 0, H), dz = dpz_t.narrow(1, H, 4 * H), de = des[t];
+      const at::Tensor dhs_t = dhs[t], g = pzs[t], tc = tcs[t], c_prev = t > 0 ? cs[t - 1] : at::Tensor();
+      AT_DISPATCH_FLOATING_TYPES(opt.dtype().toScalarType(), "attention_lstm_cell_backward", [&] {
+        const scalar_t* pg = g.data_ptr<scalar_t>();
+        const scalar_t* ptc = tc.data_ptr<scalar_t>();
+        const scalar_t* pc = c_prev.defined() ? c_prev.data_ptr<scalar_t>() : nullptr;
+        const scalar_t* pdhs = dhs_t.data_ptr<scalar_t>();
+        const scalar_t* pdh = dh.data_ptr<scalar_t>();
+        scalar_t* pdc = dc.data_ptr<scalar_t>();
+        scalar_t* pdz = dz.data_ptr<scalar_t>();
+        at::parallel_for(0, B, 16, [&](std::int64_t b0, std::int64_t b1) {
+          for (std::int64_t b = b0; b < b1; ++b)
+            cell_backward_row<scalar_t>(H, pg + b * 5 * H + H, ptc + b * H,
+                                        pc != nullptr ? pc + b * H : nullptr, pdhs + b * H, pdh + b * H,
+                                        pdc + b * H, pdz + b * 5 * H);
+        });
+      });
+      // x~_t = alpha_t x_t, alpha_t = softmax(e_t), e_t = V tanh(p_t) + V's bias.
+      const at::Tensor a = alphas[t], dxt = product(dz, weight_ih);
+      at::Tensor da = dxt * X[t];
+      if (dalphas.defined()) da.add_(dalphas[t]);
+      at::mul_out(de, a, da - (da * a).sum(1, true));
+      at::tanh_backward_out(dp, product(de, v_weight), ss[t]);
+      if (need_dx) {
+        at::Tensor dx_t = dx[t];
+        at::mul_out(dx_t, dxt, a);
+        gemm(dp, u_weight, dx_t, 1);
+      }
+      if (t > 0) {  // to h_{t-1} through W's h half and weight_hh, to c_{t-1} through W's c half
+        gemm(dpz_t, w_hcat, dh, 0);
+        gemm(dp, w_c, dc, 1);
+      }
+    }
+    // Weight gradients: sums over all steps; W's and weight_hh's over steps 2..W (h_0 = c_0 = 0).
+    const auto TB = T * B, T1B = (T - 1) * B;
+    const at::Tensor dpz_all = dpz.view({TB, 5 * H}), dp_all = dpz_all.narrow(1, 0, H),
+                     dz_all = dpz_all.narrow(1, H, 4 * H), de_all = des.view({TB, F});
+    const at::Tensor dpz_later = dpz_all.narrow(0, B, T1B);
+    const at::Tensor d_hcat = product(dpz_later.t(), hs.narrow(0, 0, T - 1).reshape({T1B, H}));  // [5H, H]
+    const at::Tensor d_wc = product(dpz_later.narrow(1, 0, H).t(), cs.narrow(0, 0, T - 1).reshape({T1B, H}));
+    const at::Tensor d_w_weight = at::cat({d_hcat.narrow(0, 0, H), d_wc}, 1);
+    const at::Tensor d_weight_hh = d_hcat.narrow(0, H, 4 * H).contiguous();
+    const at::Tensor d_p_bias = dp_all.sum(0), d_z_bias = dz_all.sum(0);
+    const at::Tensor d_u_weight = product(dp_all.t(), X.view({TB, F}));
+    const at::Tensor d_v_weight = product(de_all.t(), ss.view({TB, H})), d_v_bias = de_all.sum(0);
+    const at::Tensor d_weight_ih = product(dz_all.t(), xs.view({TB, F}));
+    return {need_dx ? dx.transpose(0, 1).contiguous() : at::Tensor(),
+            d_w_weight,
+            d_p_bias,
+            d_u_weight,
+            d_p_bias.clone(),
+            d_v_weight,
+            d_v_bias,
+            d_weight_ih,
+            d_weight_hh,
+            d_z_bias,
+            d_z_bias.clone()};
+  }
+};
+
+}  // namespace
+
+AttentionLstmSteps attention_lstm_steps_reference(const at::Tensor& x, const AttentionLstmWeights& w) {
+  const auto B = x.size(0), T = x.size(1), H = w.weight_hh.size(1);
+  at::Tensor h = at::zeros({B, H}, x.options()), c = at::zeros({B, H}, x.options());
+  std::vector<at::Tensor> hs, alphas;
+  const at::Tensor ux = at::linear(x, w.u_weight, w.u_bias);  // [B, W, H]
+  for (std::int64_t t = 0; t < T; ++t) {
+    const at::Tensor xt = x.select(1, t);
+    const at::Tensor e =
+        at::linear(at::tanh(at::linear(at::cat({h, c}, 1), w.w_weight, w.w_bias) + ux.select(1, t)),
+                   w.v_weight, w.v_bias);
+    const at::Tensor a = at::softmax(e, 1);
+    std::tie(h, c) = at::lstm_cell(a * xt, {h, c}, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh);
+    hs.push_back(h);
+    alphas.push_back(a);
+  }
+  return {at::stack(hs), at::stack(alphas)};
+}
+
+AttentionLstmSteps attention_lstm_steps_fused(const at::Tensor& x, const AttentionLstmWeights& w) {
+  TORCH_CHECK(x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
+              "attention_lstm_steps_fused: CPU float32 or float64 input expected");
+  TORCH_CHECK(x.dim() == 3 && x.size(1) > 0, "attention_lstm_steps_fused: input [B, W > 0, F] expected");
+  const variable_list out = FusedSteps::apply(x, w.w_weight, w.w_bias, w.u_weight, w.u_bias, w.v_weight,
+                                              w.v_bias, w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh);
+  return {out[0], out[1]};
+}
+
+AttentionLstmSteps attention_lstm_steps(const at::Tensor& x, const AttentionLstmWeights& w) {
+  if (x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.size(1) > 0)
+    return attention_lstm_steps_fused(x, w);
+  return attention_lstm_steps_reference(x, w);
+}
+
+}  // namespace fluxkit::detail

@@ -1,0 +1,148 @@
+// The attention-LSTM's fused recurrence (hand-written backward) against the seed's formulation through
+// autograd: outputs, attention weights and the gradients of the input and of every weight.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "models/attention_recurrence.hpp"
+
+namespace fluxkit {
+namespace {
+
+using detail::AttentionLstmSteps;
+using detail::AttentionLstmWeights;
+
+struct Case {
+  std::int64_t batch, window, features, hidden;
+  torch::Dtype dtype;
+};
+
+AttentionLstmWeights random_weights(const Case& c) {
+  const auto opt = torch::TensorOptions().dtype(c.dtype);
+  const auto F = c.features, H = c.hidden;
+  // PyTorch's default initialisation scale for Linear / LSTMCell: U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+  auto u = [&](std::vector<std::int64_t> shape, std::int64_t fan_in) {
+    const double k = 1.0 / std::sqrt(static_cast<double>(fan_in));
+    return (torch::rand(shape, opt) * 2 - 1).mul_(k).requires_grad_(true);
+  };
+  return {u({H, 2 * H}, 2 * H), u({H}, 2 * H),    u({H, F}, F),  u({H}, F),    u({F, H}, H), u({F}, H),
+          u({4 * H, F}, H),     u({4 * H, H}, H), u({4 * H}, H), u({4 * H}, H)};
+}
+
+std::vector<torch::Tensor> tensors(const AttentionLstmWeights& w) {
+  return {w.w_weight, w.w_bias,    w.u_weight,  w.u_bias,  w.v_weight,
+          w.v_bias,   w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh};
+}
+
+const char* const kNames[] = {"W.weight", "W.bias",    "U.weight",  "U.bias",  "V.weight",
+                              "V.bias",   "weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+
+// A scalar loss: a weighted sum of h and h^2 (random weights: every b, t, j matters) and, if ga is defined,
+// of alpha; without gh, the plain sum of h (its gradient reaches the recurrence as an expanded, stride-0
+// tensor).
+torch::Tensor loss_of(const AttentionLstmSteps& s, const torch::Tensor& gh, const torch::Tensor& ga) {
+  if (!gh.defined()) return s.h.sum();
+  torch::Tensor l = (s.h * gh).sum() + (s.h * s.h).sum() * 0.1;
+  if (ga.defined()) l = l + (s.alpha * ga).sum();
+  return l;
+}
+
+struct Result {
+  torch::Tensor h, alpha, dx;
+  std::vector<torch::Tensor> dw;
+};
+
+Result run(bool fused, const torch::Tensor& x0, const AttentionLstmWeights& w, const torch::Tensor& gh,
+           const torch::Tensor& ga, bool x_grad) {
+  for (auto& t : tensors(w))
+    t.mutable_grad() = torch::Tensor();
+  const torch::Tensor x = x0.detach().clone().requires_grad_(x_grad);
+  const AttentionLstmSteps s =
+      fused ? detail::attention_lstm_steps_fused(x, w) : detail::attention_lstm_steps_reference(x, w);
+  loss_of(s, gh, ga).backward();
+  Result r{s.h.detach(), s.alpha.detach(), x_grad ? x.grad() : torch::Tensor(), {}};
+  for (const auto& t : tensors(w))
+    r.dw.push_back(t.grad().clone());
+  return r;
+}
+
+// Largest |a - b| relative to the largest |b|.
+double rel(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a - b).abs().max().item<double>() / std::max(b.abs().max().item<double>(), 1e-30);
+}
+
+void compare(const Case& c, bool with_alpha_loss, bool x_grad, double tol_out, double tol_grad,
+             bool plain_sum = false) {
+  torch::manual_seed(7);
+  const AttentionLstmWeights w = random_weights(c);
+  const auto opt = torch::TensorOptions().dtype(c.dtype);
+  const torch::Tensor x = torch::randn({c.batch, c.window, c.features}, opt);
+  const torch::Tensor gh = plain_sum ? torch::Tensor() : torch::randn({c.window, c.batch, c.hidden}, opt);
+  const torch::Tensor ga =
+      with_alpha_loss ? torch::randn({c.window, c.batch, c.features}, opt) : torch::Tensor();
+  std::vector<torch::Tensor> before;
+  for (const auto& t : tensors(w))
+    before.push_back(t.detach().clone());
+  const Result ref = run(false, x, w, gh, ga, x_grad), got = run(true, x, w, gh, ga, x_grad);
+  for (std::size_t i = 0; i < before.size(); ++i)
+    EXPECT_TRUE(torch::equal(tensors(w)[i], before[i])) << kNames[i] << " written to";
+  ASSERT_EQ(got.h.sizes(), ref.h.sizes());
+  ASSERT_EQ(got.alpha.sizes(), ref.alpha.sizes());
+  EXPECT_LE((got.h - ref.h).abs().max().item<double>(), tol_out);
+  EXPECT_LE((got.alpha - ref.alpha).abs().max().item<double>(), tol_out);
+  if (x_grad) {
+    EXPECT_LE(rel(got.dx, ref.dx), tol_grad) << "dx";
+  }
+  for (std::size_t i = 0; i < ref.dw.size(); ++i) {
+    ASSERT_EQ(got.dw[i].sizes(), ref.dw[i].sizes()) << kNames[i];
+    EXPECT_LE(rel(got.dw[i], ref.dw[i]), tol_grad) << kNames[i];
+  }
+}
+
+TEST(AttentionRecurrence, MatchesAutogradInDouble) {
+  compare({5, 4, 14, 8, torch::kFloat64}, false, false, 1e-13, 1e-11);
+  compare({3, 4, 6, 5, torch::kFloat64}, true, true, 1e-13, 1e-11);  // alpha in the loss, dL/dx
+  compare({2, 1, 3, 4, torch::kFloat64}, true, true, 1e-13, 1e-11);  // a window of one step
+  compare({1, 7, 4, 3, torch::kFloat64}, false, true, 1e-13, 1e-11);
+  compare({4, 3, 5, 6, torch::kFloat64}, false, false, 1e-13, 1e-11, true);
+}
+
+TEST(AttentionRecurrence, MatchesAutogradInFloatAtTheSeedsSize) {
+  // 14 features, hidden 256, window 4 (spec §4.3); float32 sums in a different order.
+  compare({64, 4, 14, 256, torch::kFloat32}, false, false, 1e-6, 2e-5);
+  // Small and odd sizes (float32 may take another product than float64: oneDNN's).
+  compare({1, 3, 5, 7, torch::kFloat32}, true, true, 1e-6, 1e-5);
+  compare({3, 1, 4, 6, torch::kFloat32}, true, true, 1e-6, 1e-5);
+}
+
+TEST(AttentionRecurrence, NoGradAndDispatch) {
+  torch::manual_seed(3);
+  const Case c{6, 4, 14, 16, torch::kFloat32};
+  const AttentionLstmWeights w = random_weights(c);
+  const torch::Tensor x = torch::randn({c.batch, c.window, c.features});
+  AttentionLstmSteps ref, fused, dispatched;
+  {
+    torch::NoGradGuard no_grad;
+    ref = detail::attention_lstm_steps_reference(x, w);
+    fused = detail::attention_lstm_steps_fused(x, w);
+    dispatched = detail::attention_lstm_steps(x, w);
+  }
+  EXPECT_FALSE(fused.h.requires_grad());
+  EXPECT_LE((fused.h - ref.h).abs().max().item<double>(), 1e-6);
+  EXPECT_TRUE(torch::equal(dispatched.h, fused.h));
+  EXPECT_EQ(fused.h.sizes(), (std::vector<std::int64_t>{c.window, c.batch, c.hidden}));
+  EXPECT_EQ(fused.alpha.sizes(), (std::vector<std::int64_t>{c.window, c.batch, c.features}));
+  EXPECT_TRUE(torch::allclose(fused.alpha.sum(-1), torch::ones({c.window, c.batch})));
+  // A non-contiguous input; an empty batch.
+  const torch::Tensor xt = x.transpose(0, 1).contiguous().transpose(0, 1);
+  ASSERT_FALSE(xt.is_contiguous());
+  EXPECT_TRUE(torch::equal(detail::attention_lstm_steps_fused(xt, w).h.detach(), fused.h));
+  const AttentionLstmSteps empty = detail::attention_lstm_steps_fused(x.narrow(0, 0, 0), w);
+  EXPECT_EQ(empty.h.sizes(), (std::vector<std::int64_t>{c.window, 0, c.hidden}));
+}
+
+}  // namespace
+}  // namespace fluxkit
