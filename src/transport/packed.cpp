@@ -36,6 +36,7 @@ struct Header {
   std::uint64_t file_bytes;
   std::uint64_t nlat, nlon, nsteps, nfiles, nobs, nslices, nnz, strings_bytes;
   std::uint64_t off_entries, off_lats, off_lons, off_steps, off_files, off_obs, off_slices, off_strings;
+  std::uint64_t off_step_slices, off_obs_slices;
 };
 static_assert(sizeof(Header) <= kHeaderBytes);
 
@@ -57,9 +58,11 @@ struct ObsRec {
   std::uint32_t nslices, flags;
   std::uint64_t outside_domain;
 };
+// Slices are stored step by step (all slices of step 0, in observation order, then step 1, ...), and so are
+// their non-zeros: runs sweep the steps and read the file sequentially.
 struct SliceRec {
   std::uint64_t first_entry;
-  std::uint32_t step, reserved;
+  std::uint32_t step, obs;
 };
 
 std::uint64_t align8(std::uint64_t x) {
@@ -127,6 +130,33 @@ class Writer {
   std::uint64_t offset_ = 0;
 };
 
+// A read-only mapping of a whole file.
+class MappedBytes {
+ public:
+  MappedBytes(const std::filesystem::path& path, const std::string& name) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      throw FileError(name, "", fmt::format("cannot read back the scratch file: {}", std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd, &st) == 0) size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ > 0) data_ = ::mmap(nullptr, size_, PROT_READ, MAP_SHARED, fd, 0);
+    ::close(fd);
+    if (data_ == MAP_FAILED)
+      throw FileError(name, "", fmt::format("cannot map the scratch file: {}", std::strerror(errno)));
+    if (data_ != nullptr) ::madvise(data_, size_, MADV_RANDOM);
+  }
+  ~MappedBytes() {
+    if (data_ != nullptr && data_ != MAP_FAILED) ::munmap(data_, size_);
+  }
+  MappedBytes(const MappedBytes&) = delete;
+  MappedBytes& operator=(const MappedBytes&) = delete;
+  const void* data() const { return data_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
 std::uint64_t add_string(std::vector<char>& strings, std::string_view s) {
   const std::uint64_t at = strings.size();
   strings.insert(strings.end(), s.begin(), s.end());
@@ -145,16 +175,19 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
   if (plane == 0 || plane > std::numeric_limits<std::uint32_t>::max())
     throw Error(fmt::format("packed operator: a {} x {} grid does not fit 32-bit cell indices", grid.nlat,
                             grid.nlon));
-  AtomicFile file(out);
-  Writer w(file.temp_path(), out.string());
-  const std::vector<char> header_space(kHeaderBytes, 0);
-  w.write(header_space.data(), header_space.size());
-
+  // Pass 1: the footprints in file order, their non-zeros into a scratch file next to the output.
+  AtomicFile scratch_file(out.parent_path() / (out.filename().string() + ".scratch"));  // never committed
+  Writer scratch(scratch_file.temp_path(), out.string());
+  struct ReadSlice {
+    std::uint64_t first;  // in the scratch file
+    std::uint64_t count;
+    std::uint32_t step, obs;
+  };
+  std::vector<ReadSlice> read_slices;  // in observation order
   std::vector<FileRec> file_recs;
   std::vector<ObsRec> obs_recs;
-  std::vector<SliceRec> slices;
   std::vector<char> strings;
-  std::vector<StepRec> steps;  // first-seen order; sorted at the end
+  std::vector<StepRec> steps;  // first-seen order; sorted below
   struct StepHash {
     std::size_t operator()(const std::pair<std::int64_t, std::int64_t>& p) const {
       return static_cast<std::size_t>(mix64(static_cast<std::uint64_t>(p.first) * 0x9e3779b97f4a7c15ULL ^
@@ -186,7 +219,11 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
         keys_done.emplace(o.key, true);
       else
         times_done.emplace(o.time, true);
-      ObsRec rec{o.time, add_string(strings, o.key), o.key.size(), slices.size(), 0, by_key ? kByKey : 0, 0};
+      if (obs_recs.size() >= std::numeric_limits<std::uint32_t>::max())
+        throw Error("packed operator: more than 2^32 observations");
+      const auto obs_index = static_cast<std::uint32_t>(obs_recs.size());
+      ObsRec rec{o.time, add_string(strings, o.key), o.key.size(), read_slices.size(), 0, by_key ? kByKey : 0,
+                 0};
       std::size_t outside = 0;
       if (detail::read_checked(*reader, o, map, grid, task.path, fp, outside)) {
         rec.flags |= kHasFootprint;
@@ -199,13 +236,13 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
           const auto [it, added] =
               step_of.try_emplace({s.start, s.end}, static_cast<std::uint32_t>(steps.size()));
           if (added) steps.push_back({s.start, s.end});
-          slices.push_back({nnz, it->second, 0});
+          read_slices.push_back({nnz, s.resp.size(), it->second, obs_index});
           buffer.resize(s.resp.size());
           for (std::size_t k = 0; k < s.resp.size(); ++k)
             buffer[k] = {static_cast<std::uint32_t>(static_cast<std::uint64_t>(s.ilat[k]) * grid.nlon +
                                                     static_cast<std::uint64_t>(s.ilon[k])),
                          s.resp[k]};
-          w.write(buffer.data(), buffer.size() * sizeof(Entry));
+          scratch.write(buffer.data(), buffer.size() * sizeof(Entry));
           nnz += s.resp.size();
           fr.nnz += s.resp.size();
         }
@@ -218,9 +255,10 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
     file_recs.push_back(fr);
     if (options.progress) options.progress(task.obs.size());
   }
-  slices.push_back({nnz, 0, 0});  // sentinel
+  scratch.close();
 
-  // Steps sorted by (start, end); slices renumbered.
+  // Steps sorted by (start, end); the slices ordered step by step (stable: observation order, then each
+  // observation's own slice order, within a step).
   std::vector<std::uint32_t> order(steps.size());
   for (std::uint32_t i = 0; i < order.size(); ++i)
     order[i] = i;
@@ -233,8 +271,41 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
     rank[order[r]] = r;
     sorted[r] = steps[order[r]];
   }
-  for (std::size_t s = 0; s + 1 < slices.size(); ++s)
-    slices[s].step = rank[slices[s].step];
+  std::vector<std::uint64_t> step_slices(sorted.size() + 1, 0);
+  for (auto& rs : read_slices) {
+    rs.step = rank[rs.step];
+    ++step_slices[rs.step + 1];
+  }
+  for (std::size_t p = 0; p < sorted.size(); ++p)
+    step_slices[p + 1] += step_slices[p];
+  std::vector<std::uint64_t> obs_slices(read_slices.size());  // observation order -> stored slice
+  {
+    std::vector<std::uint64_t> next(step_slices.begin(), step_slices.end() - 1);
+    for (std::size_t k = 0; k < read_slices.size(); ++k)
+      obs_slices[k] = next[read_slices[k].step]++;
+  }
+
+  // Pass 2: the output, non-zeros copied from the scratch file slice by slice in stored order.
+  AtomicFile file(out);
+  Writer w(file.temp_path(), out.string());
+  const std::vector<char> header_space(kHeaderBytes, 0);
+  w.write(header_space.data(), header_space.size());
+  std::vector<SliceRec> slices(read_slices.size() + 1);
+  {
+    std::vector<std::size_t> stored(read_slices.size());
+    for (std::size_t k = 0; k < read_slices.size(); ++k)
+      stored[obs_slices[k]] = k;
+    const MappedBytes scratch_bytes(scratch_file.temp_path(), out.string());
+    const auto* scratch_entries = reinterpret_cast<const Entry*>(scratch_bytes.data());
+    std::uint64_t at = 0;
+    for (std::size_t q = 0; q < stored.size(); ++q) {
+      const ReadSlice& rs = read_slices[stored[q]];
+      slices[q] = {at, rs.step, rs.obs};
+      if (rs.count > 0) w.write(scratch_entries + rs.first, rs.count * sizeof(Entry));
+      at += rs.count;
+    }
+  }
+  slices.back() = {nnz, 0, 0};  // sentinel
 
   Header h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
@@ -257,6 +328,8 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
   h.off_files = w.section(file_recs);
   h.off_obs = w.section(obs_recs);
   h.off_slices = w.section(slices);
+  h.off_step_slices = w.section(step_slices);
+  h.off_obs_slices = w.section(obs_slices);
   h.off_strings = w.section(strings);
   w.pad();
   h.file_bytes = w.offset();
@@ -286,7 +359,9 @@ struct PackedOperator::Impl {
   std::span<const StepRec> steps;
   std::span<const FileRec> files;
   std::span<const ObsRec> obs;
-  std::span<const SliceRec> slices;  // nslices + 1
+  std::span<const SliceRec> slices;            // nslices + 1, step by step
+  std::span<const std::uint64_t> step_slices;  // nsteps + 1: the slices of step p
+  std::span<const std::uint64_t> obs_slices;   // nslices: the observations' slices, in observation order
   std::string_view strings;
   std::unordered_map<std::string, std::size_t> file_index;
 
@@ -406,16 +481,26 @@ PackedOperator::PackedOperator(const std::filesystem::path& path) : impl_(std::m
   m.files = section<FileRec>(m, h.off_files, h.nfiles, "files");
   m.obs = section<ObsRec>(m, h.off_obs, h.nobs, "observations");
   m.slices = section<SliceRec>(m, h.off_slices, h.nslices + 1, "slices");
+  m.step_slices = section<std::uint64_t>(m, h.off_step_slices, h.nsteps + 1, "step index");
+  m.obs_slices = section<std::uint64_t>(m, h.off_obs_slices, h.nslices, "observation slices");
   const auto chars = section<char>(m, h.off_strings, h.strings_bytes, "strings");
   m.strings = std::string_view(chars.data(), chars.size());
 
   // Structure (O(slices + observations)); the cells of the non-zeros are checked by the kernels.
-  for (std::size_t s = 0; s < h.nslices; ++s) {
-    const SliceRec& r = m.slices[s];
-    if (r.step >= h.nsteps || r.first_entry > m.slices[s + 1].first_entry)
-      m.corrupt(
-          fmt::format("slice {} (step {} of {}, non-zeros from {})", s, r.step, h.nsteps, r.first_entry));
+  if (m.step_slices.front() != 0 || m.step_slices.back() != h.nslices)
+    m.corrupt("the step index does not cover the slices");
+  for (std::size_t p = 0; p < h.nsteps; ++p) {
+    if (m.step_slices[p] > m.step_slices[p + 1]) m.corrupt(fmt::format("step index {}", p));
+    for (std::uint64_t s = m.step_slices[p]; s < m.step_slices[p + 1]; ++s) {
+      const SliceRec& r = m.slices[s];
+      if (r.step != p || r.obs >= h.nobs || r.first_entry > m.slices[s + 1].first_entry)
+        m.corrupt(
+            fmt::format("slice {} (step {} in the index of step {}, observation {} of {}, non-zeros from {})",
+                        s, r.step, p, r.obs, h.nobs, r.first_entry));
+    }
   }
+  for (std::size_t k = 0; k < h.nslices; ++k)
+    if (m.obs_slices[k] >= h.nslices) m.corrupt(fmt::format("observation slice {}", k));
   if (m.slices.front().first_entry != 0 || m.slices.back().first_entry != h.nnz)
     m.corrupt("the slices do not cover the non-zeros");
   const auto string_ok = [&](std::uint64_t off, std::uint64_t len) {
@@ -607,61 +692,53 @@ ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask
 
   ForwardResult result;
   result.obs.resize(tasks.size());
-  // Each thread takes a block of observations and sweeps their slices step by step, so that the flux plane of
-  // a step stays in cache for every slice at that step. An observation's slices are sorted by time, so it
-  // still receives its slices' sums in its own slice order: the same sums, bit for bit, as the operator on
+  // Each thread takes a block of observations and sweeps the stored slices step by step (reading the file in
+  // order, a flux plane in cache for all slices of its step). An observation's slices are sorted by time, so
+  // it still receives its slices' sums in its own slice order: the same sums, bit for bit, as the operator on
   // the files, for any thread count.
+  constexpr std::uint32_t kNone = std::numeric_limits<std::uint32_t>::max();
   const std::size_t threads = static_cast<std::size_t>(std::max(1, ctx.threads));
   const std::size_t grain = std::max<std::size_t>(16, (tasks.size() + threads - 1) / threads);
   detail::parallel_chunks(
       tasks.size(), ctx.threads, grain, [&](std::size_t begin, std::size_t end, std::size_t) {
-        struct Use {
-          std::uint64_t slice;
-          std::uint32_t task;  // within the block
-        };
-        std::vector<std::size_t> count(nsteps + 1, 0);
+        std::vector<std::uint32_t> task_of(m.obs.size(),
+                                           kNone);  // packed observation -> task (block-relative)
+        std::vector<std::pair<std::size_t, std::size_t>>
+            repeats;  // (task, task computing the same footprint)
         for (std::size_t i = begin; i < end; ++i) {
-          const ObsRec& o = m.obs[packed[i]];
+          const std::size_t po = packed[i];
+          const ObsRec& o = m.obs[po];
           ObsResult& r = result.obs[i];
           r.row = tasks[i]->row;
+          if (task_of[po] != kNone) {
+            repeats.emplace_back(i, begin + task_of[po]);
+            continue;
+          }
           if ((o.flags & kHasFootprint) == 0) {
             r.status = ObsStatus::NoFootprint;
             continue;
           }
           r.outside_domain = o.outside_domain;
-          for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-            r.dropped += usable[m.slices[s].step] ? 0 : 1;
+          for (std::uint64_t k = o.first_slice; k < o.first_slice + o.nslices; ++k)
+            r.dropped += usable[m.slices[m.obs_slices[k]].step] ? 0 : 1;
           if (r.dropped > 0 && !options.truncate) {
             r.status = ObsStatus::OutsidePeriod;
             continue;
           }
           r.status = ObsStatus::Computed;
           r.values.assign(ncat, 0.0);
-          for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-            if (usable[m.slices[s].step]) {
-              ++count[m.slices[s].step + 1];
-              ++r.slices;
-            }
-        }
-        for (std::size_t p = 0; p < nsteps; ++p)
-          count[p + 1] += count[p];
-        std::vector<Use> uses(count[nsteps]);
-        std::vector<std::size_t> next(count.begin(), count.end() - 1);
-        for (std::size_t i = begin; i < end; ++i) {
-          if (result.obs[i].status != ObsStatus::Computed) continue;
-          const ObsRec& o = m.obs[packed[i]];
-          for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-            if (const std::uint32_t p = m.slices[s].step; usable[p])
-              uses[next[p]++] = {s, static_cast<std::uint32_t>(i - begin)};
+          r.slices = o.nslices - r.dropped;
+          task_of[po] = static_cast<std::uint32_t>(i - begin);
         }
         std::vector<const double*> base(ncat);
         for (std::size_t p = 0; p < nsteps; ++p) {
-          if (count[p] == count[p + 1]) continue;
+          if (!usable[p]) continue;
           for (std::size_t c = 0; c < ncat; ++c)
             base[c] = f.data[c] + maps[f.axis_of[c]][p] * plane;
-          for (std::size_t u = count[p]; u < count[p + 1]; ++u) {
-            const std::uint64_t s = uses[u].slice;
-            ObsResult& r = result.obs[begin + uses[u].task];
+          for (std::uint64_t s = m.step_slices[p]; s < m.step_slices[p + 1]; ++s) {
+            const std::uint32_t t = task_of[m.slices[s].obs];
+            if (t == kNone) continue;
+            ObsResult& r = result.obs[begin + t];
             const std::uint64_t e0 = m.slices[s].first_entry, e1 = m.slices[s + 1].first_entry;
             if (!accumulate(ncat, m.entries + e0, m.entries + e1, base.data(),
                             static_cast<std::uint32_t>(plane), r.values.data(), r.total)) {
@@ -669,6 +746,11 @@ ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask
                 if (m.entries[e].cell >= plane) bad_cell(m, e, m.entries[e].cell);
             }
           }
+        }
+        for (const auto& [i, same] : repeats) {
+          const std::size_t row = result.obs[i].row;
+          result.obs[i] = result.obs[same];
+          result.obs[i].row = row;
         }
         if (options.progress) options.progress(end - begin);
       });
@@ -694,27 +776,25 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
                 options.check_grid ? options.lons : std::vector<double>{});
   const std::vector<std::size_t> packed = m.resolve(files);
   const std::vector<std::uint32_t> map = step_map(m, SliceMatcher(axis));
-  const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon;
+  const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon, nsteps = m.steps.size();
 
-  // Contributions (slice, dy) bucketed by time step, in observation order within a step.
-  struct Contribution {
-    std::uint64_t slice;
-    double dy;
-  };
+  // The departure of each packed observation that contributes (rows sharing a footprint: their sum).
   AdjointResult result;
-  std::vector<std::size_t> count(nt + 1, 0);
+  std::vector<double> dy(m.obs.size(), 0.0);
+  std::vector<char> contributes(m.obs.size(), 0);
   std::size_t i = 0;
   for (const FileTask& file : files)
     for (const ObsTask& task : file.obs) {
-      const ObsRec& o = m.obs[packed[i++]];
+      const std::size_t po = packed[i++];
+      const ObsRec& o = m.obs[po];
       if ((o.flags & kHasFootprint) == 0) {
         ++result.no_footprint;
         continue;
       }
       result.outside_domain += o.outside_domain;
       std::size_t unmatched = 0;
-      for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-        unmatched += map[m.slices[s].step] == kNoStep ? 1 : 0;
+      for (std::uint64_t k = o.first_slice; k < o.first_slice + o.nslices; ++k)
+        unmatched += map[m.slices[m.obs_slices[k]].step] == kNoStep ? 1 : 0;
       if (unmatched > 0 && !options.truncate) {
         ++result.outside_period;
         continue;
@@ -725,41 +805,28 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
                                     task.key.empty() ? legacy_key(task.time) : task.key, task.row));
       ++result.computed;
       if (unmatched > 0) ++result.truncated;
-      for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-        if (const std::uint32_t t = map[m.slices[s].step]; t != kNoStep) ++count[t + 1];
+      dy[po] += task.dy;
+      contributes[po] = 1;
     }
-  for (std::size_t t = 0; t < nt; ++t)
-    count[t + 1] += count[t];
-  std::vector<Contribution> by_step(count[nt]);
-  {
-    std::vector<std::size_t> next(count.begin(), count.end() - 1);
-    i = 0;
-    for (const FileTask& file : files)
-      for (const ObsTask& task : file.obs) {
-        const ObsRec& o = m.obs[packed[i++]];
-        if ((o.flags & kHasFootprint) == 0) continue;
-        bool skip = false;
-        for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-          skip = skip || map[m.slices[s].step] == kNoStep;
-        if (skip && !options.truncate) continue;
-        for (std::uint64_t s = o.first_slice; s < o.first_slice + o.nslices; ++s)
-          if (const std::uint32_t t = map[m.slices[s].step]; t != kNoStep) by_step[next[t]++] = {s, task.dy};
-      }
-  }
 
+  // Threads own whole time steps (disjoint planes of the field); within a step, the stored slices are added
+  // in their order (observation order): the same sums for any thread count.
   result.field.assign(nt * plane, 0.0);
   const std::size_t grain =
-      std::max<std::size_t>(1, nt / (8 * static_cast<std::size_t>(std::max(1, ctx.threads))));
-  detail::parallel_chunks(nt, ctx.threads, grain, [&](std::size_t t0, std::size_t t1, std::size_t) {
-    for (std::size_t t = t0; t < t1; ++t) {
-      double* out = result.field.data() + t * plane;
-      for (std::size_t c = count[t]; c < count[t + 1]; ++c) {
-        const auto [s, dy] = by_step[c];
+      std::max<std::size_t>(1, nsteps / (8 * static_cast<std::size_t>(std::max(1, ctx.threads))));
+  detail::parallel_chunks(nsteps, ctx.threads, grain, [&](std::size_t p0, std::size_t p1, std::size_t) {
+    for (std::size_t p = p0; p < p1; ++p) {
+      if (map[p] == kNoStep) continue;
+      double* out = result.field.data() + map[p] * plane;
+      for (std::uint64_t s = m.step_slices[p]; s < m.step_slices[p + 1]; ++s) {
+        const std::uint32_t po = m.slices[s].obs;
+        if (!contributes[po]) continue;
+        const double d = dy[po];
         const std::uint64_t e1 = m.slices[s + 1].first_entry;
         for (std::uint64_t e = m.slices[s].first_entry; e < e1; ++e) {
           const Entry x = m.entries[e];
           if (x.cell >= plane) bad_cell(m, e, x.cell);
-          out[x.cell] += static_cast<double>(x.resp) * dy;
+          out[x.cell] += static_cast<double>(x.resp) * d;
         }
       }
     }

@@ -4,19 +4,23 @@
 // of times reads HDF5 once.
 //
 // File layout (version 1, little-endian, every section 8-byte aligned; docs/transport.md):
-//   header   512 bytes: magic "fluxkit-operator", version, byte-order mark, sizes and section offsets
-//   entries  nnz x {uint32 cell = ilat * nlon + ilon on the packed grid, float32 resp (ppm per umol m-2 s-1)}
-//   lats     nlat x float64, lons nlon x float64: cell centres of the packed grid (degrees)
-//   steps    nsteps x {int64 start, int64 end}: the distinct slice intervals (s since 1970), sorted
-//   files    nfiles x {path, size and mtime at packing, first observation, count, non-zeros}
-//   obs      nobs x {time, key, first slice, slice count, flags, cells discarded outside the grid}
-//   slices   (nslices + 1) x {uint64 first entry, uint32 step}: CSR rows, one per footprint slice, aligned to
-//            the step table (a run maps each packed step to its flux time step once: exact (start, end)
-//            equality, as the operator on files)
-//   strings  file paths and keys
-// Slices and non-zeros keep the order of the footprint files, so a forward run from the packed operator
-// computes the same sums in the same order as from the files: its results are bit-for-bit identical. The
-// adjoint adds contributions per time step in observation order (equal to rounding, any thread count).
+//   header       512 bytes: magic "fluxkit-operator", version, byte-order mark, sizes and section offsets
+//   entries      nnz x {uint32 cell = ilat * nlon + ilon on the packed grid, float32 resp (ppm per umol m-2
+//                s-1)}, stored step by step: all non-zeros of the slices of step 0, then step 1, ...
+//   lats, lons   nlat, nlon x float64: cell centres of the packed grid (degrees)
+//   steps        nsteps x {int64 start, int64 end}: the distinct slice intervals (s since 1970), sorted
+//   files        nfiles x {path, size and mtime at packing, first observation, count, non-zeros}
+//   obs          nobs x {time, key, first slice in obs_slices, slice count, flags, cells discarded}
+//   slices       (nslices + 1) x {uint64 first entry, uint32 step, uint32 observation}: CSR rows, one per
+//                footprint slice, step by step (observation order within a step), a sentinel at the end
+//   step_slices  (nsteps + 1) x uint64: the slices of step p are [step_slices[p], step_slices[p + 1])
+//   obs_slices   nslices x uint64: each observation's slices in its own (time) order
+//   strings      file paths and keys
+// A run maps each packed step to its flux time step once (exact (start, end) equality, as the operator on
+// files) and sweeps the steps, reading the non-zeros in file order. Each observation still receives its
+// slices in its own order, so a forward run from the packed operator computes the same sums in the same
+// order as from the files: its results are bit-for-bit identical. The adjoint adds contributions per time
+// step in observation order (equal to the files' to rounding, the same for any thread count).
 #pragma once
 
 #include <cstddef>
