@@ -418,42 +418,27 @@ using namespace detail;
 template <class Fn>
 void run_files(const std::vector<FileTask>& files, int threads, const std::vector<std::size_t>& order,
                Fn&& fn) {
-  const std::size_t n = files.size();
-  if (n == 0) return;
-  const std::size_t workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, threads)), n);
-  std::atomic<std::size_t> next{0};
-  std::atomic<bool> stop{false};
-  std::vector<std::exception_ptr> errors(n);
-  auto work = [&](std::size_t w) {
-    while (!stop.load(std::memory_order_relaxed)) {
-      const std::size_t p = next.fetch_add(1);
-      if (p >= n) break;
-      try {
-        fn(p, order[p], w);
-      } catch (...) {
-        errors[p] = std::current_exception();
-        stop = true;
-      }
-    }
-  };
-  {
-    std::vector<std::jthread> pool;
-    pool.reserve(workers - 1);
-    for (std::size_t w = 1; w < workers; ++w)
-      pool.emplace_back(work, w);
-    work(0);
-  }
-  for (const auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  parallel_chunks(files.size(), threads, 1, [&](std::size_t position, std::size_t, std::size_t worker) {
+    fn(position, order[position], worker);
+  });
 }
 
-std::vector<std::size_t> schedule(const std::vector<FileTask>& files) {
-  std::vector<std::size_t> order(files.size());
+// Indices of `weights`, largest first (ties in index order).
+std::vector<std::size_t> largest_first(const std::vector<std::uint64_t>& weights) {
+  std::vector<std::size_t> order(weights.size());
   for (std::size_t i = 0; i < order.size(); ++i)
     order[i] = i;
   std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return files[a].weight > files[b].weight; });
+                   [&](std::size_t a, std::size_t b) { return weights[a] > weights[b]; });
   return order;
+}
+
+std::vector<std::size_t> schedule(const std::vector<FileTask>& files) {
+  std::vector<std::uint64_t> weights;
+  weights.reserve(files.size());
+  for (const auto& f : files)
+    weights.push_back(f.weight);
+  return largest_first(weights);
 }
 
 // Matches the slices of a footprint on the given matchers: step[s * naxes + a], npos when unmatched. Returns
@@ -641,11 +626,7 @@ AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t
 
 std::vector<int> balance_by_weight(const std::vector<std::uint64_t>& weights, int ranks) {
   if (ranks < 1) throw Error(fmt::format("cannot split the work over {} ranks", ranks));
-  std::vector<std::size_t> order(weights.size());
-  for (std::size_t i = 0; i < order.size(); ++i)
-    order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](std::size_t a, std::size_t b) { return weights[a] > weights[b]; });
+  const std::vector<std::size_t> order = largest_first(weights);
   std::vector<std::uint64_t> load(static_cast<std::size_t>(ranks), 0);
   std::vector<int> rank(weights.size(), 0);
   for (const std::size_t i : order) {
