@@ -20,6 +20,7 @@ struct GlobalOptions {
   std::int64_t seed = -1;
   std::string device;
   std::vector<std::string> sets;  // --set section.key=value
+  bool mpi = false;               // --mpi: run as a rank of MPI_COMM_WORLD
   std::string command_line;
 };
 
@@ -28,7 +29,8 @@ void add_global_options(CLI::App& app, GlobalOptions& g);
 inline constexpr const char* kGlobalOptionsFooter =
     "Global options (see fluxkit --help), accepted before or after the verb: --config FILE, --verbosity "
     "LEVEL,\n"
-    "--threads N, --seed N, --device cpu|cuda, --set section.key=value. Flags override the --config file.";
+    "--threads N, --seed N, --device cpu|cuda, --set section.key=value, --mpi. Flags override the --config "
+    "file.";
 
 // Per-section flags: every key of P becomes --key-name (underscores to dashes), documented with its default.
 class SectionFlags {

@@ -2,10 +2,10 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.hpp"
+#include "fluxkit/core/communicator.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/reconstruct/reconstruct.hpp"
 #include "fluxkit/training/train.hpp"
-#include "mpi_session.hpp"
 
 namespace fluxkit::cli {
 
@@ -15,13 +15,13 @@ void add_reconstruct_command(CLI::App& app, GlobalOptions& g) {
       "Run the model artifacts over the test stores and write one reconstruction cache (CF netCDF on the "
       "model\n"
       "grid, cropped to the region) per (model, experiment, region, year); up-to-date caches are skipped.\n"
-      "Across processes and machines: mpirun -n N fluxkit reconstruct ... (docs/reconstruction.md).");
+      "Across processes and machines: mpirun -n N fluxkit --mpi reconstruct ... (docs/reconstruction.md).");
   static SectionFlags flags;
   static bool force = false;
   cmd->add_flag("--force", force, "Rebuild caches even when they are up to date");
   flags.add<ReconstructParams>(cmd);
   cmd->callback([&g] {
-    const MpiSession mpi;
+    const Communicator mpi(g.mpi);
     try {
       const Invocation inv = prepare(g, flags);
       const auto params = inv.doc.get<ReconstructParams>();

@@ -50,7 +50,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error (unknown argument, missing value, bad flag
+    // combination) exits 2, as argparse does, so a caller such as LUMIA never mistakes it for success.
+    const int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   } catch (const Error& e) {
     spdlog::error("{}", e.what());
     return 1;

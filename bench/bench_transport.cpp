@@ -292,7 +292,7 @@ void BM_Forward(benchmark::State& state) {
   std::size_t computed = 0;
   for (auto _ : state) {
     timed(state, fmt::format("forward/{}/{}", state.range(0), state.range(1)), [&] {
-      const ForwardResult r = forward(c.flux, c.files, source(), {}, ctx);
+      const ForwardResult r = FootprintOperator(source()).forward(c.flux, c.files, {}, ctx);
       computed = r.computed;
       benchmark::DoNotOptimize(r.obs.data());
     });
@@ -309,7 +309,7 @@ void BM_Adjoint(benchmark::State& state) {
   std::size_t computed = 0;
   for (auto _ : state) {
     timed(state, fmt::format("adjoint/{}/{}", state.range(0), state.range(1)), [&] {
-      const AdjointResult r = adjoint(c.axis, c.grid, c.files, source(), {}, ctx);
+      const AdjointResult r = FootprintOperator(source()).adjoint(c.axis, c.grid, c.files, {}, ctx);
       computed = r.computed;
       benchmark::DoNotOptimize(r.field.data());
     });
@@ -388,7 +388,7 @@ void BM_PackedForward(benchmark::State& state) {
   for (auto _ : state) {
     timed(state, fmt::format("packed_forward/{}/{}", state.range(0), state.range(1)), [&] {
       const PackedOperator op(c.packed);
-      const ForwardResult r = forward(c.flux, c.files, op, {}, ctx);
+      const ForwardResult r = op.forward(c.flux, c.files, {}, ctx);
       computed = r.computed;
       benchmark::DoNotOptimize(r.obs.data());
     });
@@ -404,7 +404,7 @@ void BM_PackedAdjoint(benchmark::State& state) {
   for (auto _ : state) {
     timed(state, fmt::format("packed_adjoint/{}/{}", state.range(0), state.range(1)), [&] {
       const PackedOperator op(c.packed);
-      const AdjointResult r = adjoint(c.axis, c.grid, c.files, op, {}, ctx);
+      const AdjointResult r = op.adjoint(c.axis, c.grid, c.files, {}, ctx);
       computed = r.computed;
       benchmark::DoNotOptimize(r.field.data());
     });

@@ -744,4 +744,47 @@ std::vector<std::array<double, 2>> MonthlyAxis::bounds_offsets(const TimeUnits& 
   return out;
 }
 
+// ---- the civil clock ----------------------------------------------------------------------------------
+
+namespace {
+constexpr std::int64_t kUnixEpochDay = gregorian_days(1970, 1, 1);
+}  // namespace
+
+std::int64_t civil_to_epoch_seconds(const CivilTime& t) {
+  return (gregorian_days(t[0], t[1], t[2]) - kUnixEpochDay) * kSecondsPerDay + std::int64_t{t[3]} * 3600 +
+         std::int64_t{t[4]} * 60 + t[5];
+}
+
+CivilTime epoch_seconds_to_civil(std::int64_t seconds) {
+  const std::int64_t days = floor_div(seconds, kSecondsPerDay);
+  const std::int64_t sod = seconds - days * kSecondsPerDay;
+  const YMD d = gregorian_from_days(days + kUnixEpochDay);
+  return {static_cast<int>(d.year),
+          d.month,
+          d.day,
+          static_cast<int>(sod / 3600),
+          static_cast<int>(sod / 60 % 60),
+          static_cast<int>(sod % 60)};
+}
+
+bool valid_civil(const CivilTime& t) {
+  return t[1] >= 1 && t[1] <= 12 && t[2] >= 1 &&
+         t[2] <= days_in_month(t[0], t[1], Calendar::ProlepticGregorian) && t[3] >= 0 && t[3] <= 23 &&
+         t[4] >= 0 && t[4] <= 59 && t[5] >= 0 && t[5] <= 59;
+}
+
+std::string compact_stamp(std::int64_t seconds) {
+  const CivilTime c = epoch_seconds_to_civil(seconds);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02d", c[0], c[1], c[2], c[3], c[4], c[5]);
+  return buf;
+}
+
+std::string format_epoch_seconds(std::int64_t seconds) {
+  const CivilTime c = epoch_seconds_to_civil(seconds);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02d %02d:%02d:%02d", c[0], c[1], c[2], c[3], c[4], c[5]);
+  return buf;
+}
+
 }  // namespace fluxkit::cftime

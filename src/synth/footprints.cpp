@@ -38,56 +38,29 @@ constexpr double kKmPerDeg = 111.195;  // great-circle km per degree of latitude
 constexpr std::int64_t kHour = 3600;
 constexpr std::int64_t kDay = 86400;
 
-// ---- calendar (proleptic Gregorian, UTC)
-// ---------------------------------------------------------------------
-
-std::int64_t days_from_civil(std::int64_t y, int m, int d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const std::int64_t yoe = y - era * 400;
-  const std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
+// ---- calendar: the core's civil clock (proleptic Gregorian, UTC)
+// -------------------------------------------
 
 struct Civil {
   int year, month, day, hour, minute, second;
 };
 
 Civil civil_from_epoch(std::int64_t s) {
-  std::int64_t z = s >= 0 ? s / kDay : -((-s + kDay - 1) / kDay);
-  const std::int64_t sod = s - z * kDay;
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  return {static_cast<int>(y),
-          static_cast<int>(m),
-          static_cast<int>(d),
-          static_cast<int>(sod / kHour),
-          static_cast<int>(sod / 60 % 60),
-          static_cast<int>(sod % 60)};
+  const cftime::CivilTime c = cftime::epoch_seconds_to_civil(s);
+  return {c[0], c[1], c[2], c[3], c[4], c[5]};
+}
+
+std::int64_t days_from_civil(int y, int m, int d) {
+  return cftime::civil_to_epoch_seconds({y, m, d, 0, 0, 0}) / kDay;
 }
 
 // "%Y%m%d%H%M%S", the legacy group and slice names.
 std::string stamp(std::int64_t s) {
-  const Civil c = civil_from_epoch(s);
-  return fmt::format("{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}", c.year, c.month, c.day, c.hour, c.minute,
-                     c.second);
+  return cftime::compact_stamp(s);
 }
 
 transport::TimeStamp time_stamp(std::int64_t s) {
-  const Civil c = civil_from_epoch(s);
-  return {c.year, c.month, c.day, c.hour, c.minute, c.second};
-}
-
-bool leap(int y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return cftime::epoch_seconds_to_civil(s);
 }
 
 // "YYYY-MM-DD" -> seconds since 1970; Error when malformed.
@@ -97,8 +70,8 @@ std::int64_t parse_date(std::string_view text) {
   const std::string s(text);
   if (std::sscanf(s.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 || s.size() != 10)
     throw Error(fmt::format("'{}' is not a date YYYY-MM-DD", text));
-  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap(y) ? 1 : 0))
+  if (y < 1900 || y > 2200 || m < 1 || m > 12 || d < 1 ||
+      d > cftime::days_in_month(y, m, cftime::Calendar::ProlepticGregorian))
     throw Error(fmt::format("'{}' is not a valid date (years 1900..2200)", text));
   return days_from_civil(y, m, d) * kDay;
 }

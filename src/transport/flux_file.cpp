@@ -25,66 +25,6 @@
 namespace fluxkit::transport {
 
 // ---------------------------------------------------------------------------------------------------------------
-// Time stamps (H. Hinnant's days_from_civil / civil_from_days, proleptic Gregorian)
-
-namespace {
-
-constexpr std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  const std::int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-constexpr std::int64_t days_from_civil(std::int64_t y, std::int64_t m, std::int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = floor_div(y, 400);
-  const std::int64_t yoe = y - era * 400;                                   // [0, 399]
-  const std::int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;  // [0, 365]
-  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           // [0, 146096]
-  return era * 146097 + doe - 719468;
-}
-
-bool is_leap(int y) {
-  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-int days_in_month(int y, int m) {
-  static constexpr int kDays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return kDays[m - 1] + (m == 2 && is_leap(y) ? 1 : 0);
-}
-
-bool valid_stamp(const TimeStamp& t) {
-  return t[1] >= 1 && t[1] <= 12 && t[2] >= 1 && t[2] <= days_in_month(t[0], t[1]) && t[3] >= 0 &&
-         t[3] <= 23 && t[4] >= 0 && t[4] <= 59 && t[5] >= 0 && t[5] <= 59;
-}
-
-}  // namespace
-
-std::int64_t to_epoch_seconds(const TimeStamp& t) {
-  return days_from_civil(t[0], t[1], t[2]) * 86400 + std::int64_t{t[3]} * 3600 + std::int64_t{t[4]} * 60 +
-         t[5];
-}
-
-TimeStamp from_epoch_seconds(std::int64_t s) {
-  const std::int64_t days = floor_div(s, 86400);
-  const std::int64_t sod = s - days * 86400;
-  const std::int64_t z = days + 719468;
-  const std::int64_t era = floor_div(z, 146097);
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  return {static_cast<int>(y),
-          static_cast<int>(m),
-          static_cast<int>(d),
-          static_cast<int>(sod / 3600),
-          static_cast<int>(sod / 60 % 60),
-          static_cast<int>(sod % 60)};
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Reading
 
 namespace {
@@ -150,7 +90,7 @@ std::vector<TimeStamp> read_times(int grp, const char* name, std::size_t nt, con
   std::vector<TimeStamp> out(nt);
   for (std::size_t k = 0; k < nt; ++k) {
     std::copy_n(raw.begin() + static_cast<std::ptrdiff_t>(6 * k), 6, out[k].begin());
-    if (!valid_stamp(out[k]))
+    if (!fluxkit::cftime::valid_civil(out[k]))
       throw FileError(file, where,
                       fmt::format("step {} is not a valid (Y, M, D, h, m, s) time: ({}, {}, {}, {}, {}, {})",
                                   k, out[k][0], out[k][1], out[k][2], out[k][3], out[k][4], out[k][5]));

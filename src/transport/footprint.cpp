@@ -43,8 +43,7 @@ std::optional<std::string> FootprintFile::key_at(std::int64_t obs_time) const {
 }
 
 std::string legacy_key(std::int64_t epoch_seconds) {
-  const TimeStamp t = from_epoch_seconds(epoch_seconds);
-  return fmt::format("{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}", t[0], t[1], t[2], t[3], t[4], t[5]);
+  return cftime::compact_stamp(epoch_seconds);
 }
 
 namespace detail {
@@ -256,7 +255,7 @@ std::optional<std::int64_t> parse_compact_time(std::string_view text, std::size_
   const bool leap = (t[0] % 4 == 0 && t[0] % 100 != 0) || t[0] % 400 == 0;
   const int mdays = kDays[t[1] - 1] + (t[1] == 2 && leap ? 1 : 0);
   if (t[2] > mdays) return std::nullopt;
-  return to_epoch_seconds(t);
+  return fluxkit::cftime::civil_to_epoch_seconds(t);
 }
 
 namespace {

@@ -16,62 +16,6 @@
 
 namespace fluxkit::transport {
 
-// ---- calendar ---------------------------------------------------------------------------------------------
-
-namespace {
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-std::int64_t days_from_civil(std::int64_t y, std::int64_t m, std::int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const std::int64_t yoe = y - era * 400;
-  const std::int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const std::int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-void civil_from_days(std::int64_t z, int& year, int& month, int& day) {
-  z += 719468;
-  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const std::int64_t doe = z - era * 146097;
-  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const std::int64_t mp = (5 * doy + 2) / 153;
-  const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-  const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-  year = static_cast<int>(yoe + era * 400 + (m <= 2 ? 1 : 0));
-  month = static_cast<int>(m);
-  day = static_cast<int>(d);
-}
-
-std::int64_t floor_div(std::int64_t a, std::int64_t b) {
-  const std::int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
-}  // namespace
-
-std::string detail::format_time(std::int64_t s) {
-  const TimeStamp t = seconds_to_stamp(s);
-  return fmt::format("{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}", t[0], t[1], t[2], t[3], t[4], t[5]);
-}
-
-std::int64_t stamp_to_seconds(const TimeStamp& t) {
-  return days_from_civil(t[0], t[1], t[2]) * 86400 + std::int64_t{t[3]} * 3600 + std::int64_t{t[4]} * 60 +
-         t[5];
-}
-
-TimeStamp seconds_to_stamp(std::int64_t s) {
-  const std::int64_t days = floor_div(s, 86400);
-  const std::int64_t rem = s - days * 86400;
-  TimeStamp t{};
-  civil_from_days(days, t[0], t[1], t[2]);
-  t[3] = static_cast<int>(rem / 3600);
-  t[4] = static_cast<int>(rem % 3600 / 60);
-  t[5] = static_cast<int>(rem % 60);
-  return t;
-}
-
 // ---- time axis and matching -------------------------------------------------------------------------------
 
 TimeAxis TimeAxis::of(const FluxCategory& category) {
@@ -82,8 +26,8 @@ TimeAxis TimeAxis::of(const FluxCategory& category) {
   axis.start.reserve(category.times_start.size());
   axis.end.reserve(category.times_end.size());
   for (std::size_t k = 0; k < category.times_start.size(); ++k) {
-    axis.start.push_back(stamp_to_seconds(category.times_start[k]));
-    axis.end.push_back(stamp_to_seconds(category.times_end[k]));
+    axis.start.push_back(fluxkit::cftime::civil_to_epoch_seconds(category.times_start[k]));
+    axis.end.push_back(fluxkit::cftime::civil_to_epoch_seconds(category.times_end[k]));
   }
   return axis;
 }
@@ -142,11 +86,6 @@ std::mutex& hdf5_mutex() {
 
 namespace {
 
-std::string time_key(std::int64_t seconds) {
-  const TimeStamp t = seconds_to_stamp(seconds);
-  return fmt::format("{:04d}{:02d}{:02d}{:02d}{:02d}{:02d}", t[0], t[1], t[2], t[3], t[4], t[5]);
-}
-
 class FileSource final : public FootprintSource {
  public:
   explicit FileSource(FootprintOpener open) : open_(std::move(open)) {}
@@ -200,7 +139,7 @@ class MemoryReader final : public FootprintSource::Reader {
                std::optional<FootprintGrid> grid)
       : footprints_(footprints), grid_(std::move(grid)) {}
   bool read(const ObsTask& obs, Footprint& out) override {
-    const auto it = footprints_.find(obs.key.empty() ? time_key(obs.time) : obs.key);
+    const auto it = footprints_.find(obs.key.empty() ? legacy_key(obs.time) : obs.key);
     if (it == footprints_.end()) return false;
     out = it->second;
     return true;
@@ -307,7 +246,9 @@ OperatorOptions with_flux_grid(const FluxFile& flux, const OperatorOptions& opti
 void check_slice(const FootprintSlice& s, GridShape grid, const std::filesystem::path& path,
                  std::string_view key) {
   const auto where = [&] {
-    return fmt::format("observation '{}', slice [{}, {})", key, format_time(s.start), format_time(s.end));
+    return fmt::format("observation '{}', slice [{}, {})", key,
+                       fluxkit::cftime::format_epoch_seconds(s.start),
+                       fluxkit::cftime::format_epoch_seconds(s.end));
   };
   if (s.ilat.size() != s.resp.size() || s.ilon.size() != s.resp.size())
     throw FileError(path.string(), "",
@@ -458,9 +399,11 @@ std::size_t match_slices(const Footprint& fp, const SliceMatcher* matchers, std:
   return unmatched;
 }
 
-ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files,
-                             const FootprintSource& source, const OperatorOptions& options,
-                             const Context& ctx) {
+}  // namespace
+
+ForwardResult FootprintOperator::forward_fields(const Fields& f, const std::vector<FileTask>& files,
+                                                const OperatorOptions& options, const Context& ctx) const {
+  const FootprintSource& source = *source_;
   ForwardResult result;
   std::vector<std::size_t> offset(files.size() + 1, 0);
   for (std::size_t i = 0; i < files.size(); ++i)
@@ -524,15 +467,24 @@ ForwardResult forward_fields(const Fields& f, const std::vector<FileTask>& files
   return result;
 }
 
-}  // namespace
-
-ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const FootprintSource& source,
-                      const OperatorOptions& options, const Context& ctx) {
-  return forward_fields(fields_of(flux), files, source, with_flux_grid(flux, options), ctx);
+ForwardResult Operator::forward(const FluxFile& flux, const std::vector<FileTask>& files,
+                                const OperatorOptions& options, const Context& ctx) const {
+  return forward_fields(fields_of(flux), files, with_flux_grid(flux, options), ctx);
 }
 
-AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
-                      const FootprintSource& source, const OperatorOptions& options, const Context& ctx) {
+AdjointTestResult Operator::adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
+                                         const std::vector<FileTask>& files, const OperatorOptions& options,
+                                         const Context& ctx, std::uint64_t seed) const {
+  return adjoint_test_with(
+      axis, grid, ncategories, files, seed,
+      [&](const Fields& f) { return forward_fields(f, files, options, ctx); },
+      [&](const std::vector<FileTask>& with_dy) { return adjoint(axis, grid, with_dy, options, ctx); });
+}
+
+AdjointResult FootprintOperator::adjoint(const TimeAxis& axis, GridShape grid,
+                                         const std::vector<FileTask>& files, const OperatorOptions& options,
+                                         const Context& ctx) const {
+  const FootprintSource& source = *source_;
   const SliceMatcher matcher(axis);
   const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon, nlon = grid.nlon;
   AdjointResult result;
@@ -611,17 +563,6 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
     result.outside_domain += n.outside_domain;
   }
   return result;
-}
-
-AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
-                               const std::vector<FileTask>& files, const FootprintSource& source,
-                               const OperatorOptions& options, const Context& ctx, std::uint64_t seed) {
-  return adjoint_test_with(
-      axis, grid, ncategories, files, seed,
-      [&](const Fields& f) { return forward_fields(f, files, source, options, ctx); },
-      [&](const std::vector<FileTask>& with_dy) {
-        return adjoint(axis, grid, with_dy, source, options, ctx);
-      });
 }
 
 std::vector<int> balance_by_weight(const std::vector<std::uint64_t>& weights, int ranks) {

@@ -66,9 +66,6 @@ void check_slice(const FootprintSlice& s, GridShape grid, const std::filesystem:
 bool read_checked(FootprintSource::Reader& reader, const ObsTask& task, const IndexMap& map, GridShape grid,
                   const std::filesystem::path& path, Footprint& out, std::size_t& outside_domain);
 
-// "YYYY-mm-dd HH:MM:SS"
-std::string format_time(std::int64_t seconds);
-
 // The dot-product test given the operator's two directions: forward_fn(const Fields&) -> ForwardResult and
 // adjoint_fn(const std::vector<FileTask>& with departures) -> AdjointResult.
 template <class ForwardFn, class AdjointFn>

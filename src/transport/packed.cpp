@@ -377,7 +377,7 @@ struct PackedOperator::Impl {
         "{}: observation at row {} ({} in footprint file '{}') is not in the packed operator: re-run "
         "`fluxkit transport pack` after changing the obsdb",
         name, task.row,
-        task.key.empty() ? fmt::format("time {}", detail::format_time(task.time))
+        task.key.empty() ? fmt::format("time {}", fluxkit::cftime::format_epoch_seconds(task.time))
                          : fmt::format("key '{}'", task.key),
         string_at(f.path_off, f.path_len)));
   }
@@ -760,20 +760,19 @@ ForwardResult forward_packed(const detail::Fields& f, const std::vector<FileTask
 
 }  // namespace
 
-ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const PackedOperator& op,
-                      const OperatorOptions& options, const Context& ctx) {
-  const detail::Fields f = detail::fields_of(flux);
-  const OperatorOptions o = detail::with_flux_grid(flux, options);
-  op.check_grid(f.grid, o.check_grid ? o.lats : std::vector<double>{},
-                o.check_grid ? o.lons : std::vector<double>{});
-  return forward_packed(f, files, op, options, ctx);
+ForwardResult PackedOperator::forward_fields(const detail::Fields& f, const std::vector<FileTask>& files,
+                                             const OperatorOptions& options, const Context& ctx) const {
+  check_grid(f.grid, options.check_grid ? options.lats : std::vector<double>{},
+             options.check_grid ? options.lons : std::vector<double>{});
+  return forward_packed(f, files, *this, options, ctx);
 }
 
-AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
-                      const PackedOperator& op, const OperatorOptions& options, const Context& ctx) {
-  const PackedOperator::Impl& m = op.impl();
-  op.check_grid(grid, options.check_grid ? options.lats : std::vector<double>{},
-                options.check_grid ? options.lons : std::vector<double>{});
+AdjointResult PackedOperator::adjoint(const TimeAxis& axis, GridShape grid,
+                                      const std::vector<FileTask>& files, const OperatorOptions& options,
+                                      const Context& ctx) const {
+  const PackedOperator::Impl& m = impl();
+  check_grid(grid, options.check_grid ? options.lats : std::vector<double>{},
+             options.check_grid ? options.lons : std::vector<double>{});
   const std::vector<std::size_t> packed = m.resolve(files);
   const std::vector<std::uint32_t> map = step_map(m, SliceMatcher(axis));
   const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon, nsteps = m.steps.size();
@@ -833,17 +832,6 @@ AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<Fi
   });
   if (options.progress) options.progress(i);
   return result;
-}
-
-AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
-                               const std::vector<FileTask>& files, const PackedOperator& op,
-                               const OperatorOptions& options, const Context& ctx, std::uint64_t seed) {
-  op.check_grid(grid, options.check_grid ? options.lats : std::vector<double>{},
-                options.check_grid ? options.lons : std::vector<double>{});
-  return detail::adjoint_test_with(
-      axis, grid, ncategories, files, seed,
-      [&](const detail::Fields& f) { return forward_packed(f, files, op, options, ctx); },
-      [&](const std::vector<FileTask>& with_dy) { return adjoint(axis, grid, with_dy, op, options, ctx); });
 }
 
 }  // namespace fluxkit::transport

@@ -42,8 +42,8 @@ inline FluxFile make_flux(const TimeAxis& axis, GridShape grid, std::size_t ncat
     for (auto& v : cat.emis)
       v = normal(rng) * std::pow(10.0, static_cast<double>(c));
     for (std::size_t k = 0; k < axis.size(); ++k) {
-      cat.times_start.push_back(seconds_to_stamp(axis.start[k]));
-      cat.times_end.push_back(seconds_to_stamp(axis.end[k]));
+      cat.times_start.push_back(fluxkit::cftime::epoch_seconds_to_civil(axis.start[k]));
+      cat.times_end.push_back(fluxkit::cftime::epoch_seconds_to_civil(axis.end[k]));
     }
     for (std::size_t i = 0; i < grid.nlat; ++i)
       cat.lats.push_back(static_cast<float>(40.25 + 0.5 * static_cast<double>(i)));

@@ -54,10 +54,12 @@ FluxCategory make_category(const std::string& name, std::size_t nt, std::size_t 
   c.emis.resize(nt * nlat * nlon);
   for (std::size_t k = 0; k < c.emis.size(); ++k)
     c.emis[k] = seed + 0.001 * static_cast<double>(k) - 1.0 / 3.0;
-  const std::int64_t t0 = to_epoch_seconds({2018, 1, 1, 0, 0, 0});
+  const std::int64_t t0 = fluxkit::cftime::civil_to_epoch_seconds({2018, 1, 1, 0, 0, 0});
   for (std::size_t t = 0; t < nt; ++t) {
-    c.times_start.push_back(from_epoch_seconds(t0 + static_cast<std::int64_t>(t) * 10800));
-    c.times_end.push_back(from_epoch_seconds(t0 + static_cast<std::int64_t>(t + 1) * 10800));
+    c.times_start.push_back(
+        fluxkit::cftime::epoch_seconds_to_civil(t0 + static_cast<std::int64_t>(t) * 10800));
+    c.times_end.push_back(
+        fluxkit::cftime::epoch_seconds_to_civil(t0 + static_cast<std::int64_t>(t + 1) * 10800));
   }
   for (std::size_t i = 0; i < nlat; ++i)
     c.lats.push_back(33.25f + 0.5f * static_cast<float>(i));
@@ -70,20 +72,21 @@ FluxCategory make_category(const std::string& name, std::size_t nt, std::size_t 
 }
 
 TEST(FluxTime, EpochConversions) {
-  EXPECT_EQ(to_epoch_seconds({1970, 1, 1, 0, 0, 0}), 0);
-  EXPECT_EQ(to_epoch_seconds({1969, 12, 31, 23, 59, 59}), -1);
-  EXPECT_EQ(to_epoch_seconds({2000, 3, 1, 0, 0, 0}), 951868800);
-  EXPECT_EQ(to_epoch_seconds({2016, 2, 29, 12, 30, 15}), 1456749015);
-  EXPECT_EQ(to_epoch_seconds({2017, 1, 31, 14, 0, 0}), 1485871200);
-  EXPECT_EQ(to_epoch_seconds({1600, 1, 1, 0, 0, 0}), -11676096000);
-  EXPECT_EQ(from_epoch_seconds(-1), (TimeStamp{1969, 12, 31, 23, 59, 59}));
-  EXPECT_EQ(from_epoch_seconds(951782400), (TimeStamp{2000, 2, 29, 0, 0, 0}));
-  EXPECT_EQ(from_epoch_seconds(4107542400), (TimeStamp{2100, 3, 1, 0, 0, 0}));  // 2100 is not a leap year
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({1970, 1, 1, 0, 0, 0}), 0);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({1969, 12, 31, 23, 59, 59}), -1);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({2000, 3, 1, 0, 0, 0}), 951868800);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({2016, 2, 29, 12, 30, 15}), 1456749015);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({2017, 1, 31, 14, 0, 0}), 1485871200);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({1600, 1, 1, 0, 0, 0}), -11676096000);
+  EXPECT_EQ(fluxkit::cftime::epoch_seconds_to_civil(-1), (TimeStamp{1969, 12, 31, 23, 59, 59}));
+  EXPECT_EQ(fluxkit::cftime::epoch_seconds_to_civil(951782400), (TimeStamp{2000, 2, 29, 0, 0, 0}));
+  EXPECT_EQ(fluxkit::cftime::epoch_seconds_to_civil(4107542400),
+            (TimeStamp{2100, 3, 1, 0, 0, 0}));  // 2100 is not a leap year
   std::mt19937_64 rng(7);
   std::uniform_int_distribution<std::int64_t> dist(-20000000000LL, 20000000000LL);
   for (int k = 0; k < 100000; ++k) {
     const std::int64_t s = dist(rng);
-    ASSERT_EQ(to_epoch_seconds(from_epoch_seconds(s)), s);
+    ASSERT_EQ(fluxkit::cftime::civil_to_epoch_seconds(fluxkit::cftime::epoch_seconds_to_civil(s)), s);
   }
 }
 

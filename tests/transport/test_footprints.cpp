@@ -48,7 +48,7 @@ void expect_file_error(F&& f, std::initializer_list<std::string> parts) {
 }
 
 std::int64_t T(int y, int m, int d, int h, int mi = 0, int s = 0) {
-  return to_epoch_seconds({y, m, d, h, mi, s});
+  return fluxkit::cftime::civil_to_epoch_seconds({y, m, d, h, mi, s});
 }
 
 // ---- writing HDF5 files the way h5py does

@@ -91,7 +91,7 @@ TEST_P(DenseReference, ForwardEqualsDenseProduct) {
   const Dense d = dense_reference(c, truncate);
   OperatorOptions opt;
   opt.truncate = truncate;
-  const ForwardResult fwd = forward(c.flux, c.files, c.source, opt, threads(2));
+  const ForwardResult fwd = FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(2));
   ASSERT_EQ(fwd.obs.size(), c.nrows);
   std::size_t computed = 0;
   for (const auto& r : fwd.obs) {
@@ -130,7 +130,7 @@ TEST_P(DenseReference, AdjointEqualsDenseTransposeProduct) {
   const std::vector<double> dy = dy_by_row(c);
   OperatorOptions opt;
   opt.truncate = truncate;
-  const AdjointResult adj = adjoint(c.axis, c.grid, c.files, c.source, opt, threads(2));
+  const AdjointResult adj = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, opt, threads(2));
   ASSERT_EQ(adj.field.size(), d.ncols);
   std::size_t nonzero = 0;
   for (std::size_t k = 0; k < d.ncols; ++k) {
@@ -159,7 +159,7 @@ TEST(AdjointTest, BelowOneEMinus12) {
       opt.truncate = truncate;
       for (const std::size_t ncat : {1u, 3u}) {
         const AdjointTestResult r =
-            adjoint_test(c.axis, c.grid, ncat, c.files, c.source, opt, threads(2), seed);
+            FootprintOperator(c.source).adjoint_test(c.axis, c.grid, ncat, c.files, opt, threads(2), seed);
         EXPECT_GT(r.observations, 5u);
         EXPECT_GT(r.x_hty, 0.0);
         EXPECT_LT(std::abs(r.value), 1e-12)
@@ -172,8 +172,8 @@ TEST(AdjointTest, BelowOneEMinus12) {
 TEST(AdjointTest, ForwardAndAdjointAreTransposesOnTheFluxFile) {
   // <Hx, y> = <x, H^T y> with the flux file's own fields (one category) and the case's departures.
   const Case c = make_case(11, 5, 1);
-  const ForwardResult fwd = forward(c.flux, c.files, c.source, {}, threads(1));
-  const AdjointResult adj = adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1));
+  const ForwardResult fwd = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
+  const AdjointResult adj = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1));
   const std::vector<double> dy = dy_by_row(c);
   long double a = 0, b = 0, scale = 0;
   for (const auto& r : fwd.obs)
@@ -227,7 +227,7 @@ TEST(TimeMatching, ExactStartAndEndEquality) {
   c.add("empty", {});
   c.add("missing_key_in_file", {});
   c.source.files["f.h5"].erase("missing_key_in_file");
-  const ForwardResult r = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult r = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   ASSERT_EQ(r.obs.size(), 6u);
   EXPECT_EQ(r.obs[0].status, ObsStatus::Computed);
   EXPECT_EQ(r.obs[0].values[0], 3.0);
@@ -255,7 +255,7 @@ TEST(TimeMatching, SkipVersusTruncateBeforeAndAfterThePeriod) {
   c.add("inside", {c.step(3), c.step(4)}, 7.0);
 
   // Skip (LUMIA v2020): the whole observation, forward and adjoint.
-  const ForwardResult skip = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult skip = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   EXPECT_EQ(skip.obs[0].status, ObsStatus::OutsidePeriod);
   EXPECT_EQ(skip.obs[0].dropped, 2u);
   EXPECT_EQ(skip.obs[1].status, ObsStatus::OutsidePeriod);
@@ -264,7 +264,7 @@ TEST(TimeMatching, SkipVersusTruncateBeforeAndAfterThePeriod) {
   EXPECT_EQ(skip.obs[3].status, ObsStatus::Computed);
   EXPECT_EQ(skip.obs[3].values[0], 2.0);
   EXPECT_EQ(skip.outside_period, 3u);
-  const AdjointResult adj_skip = adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1));
+  const AdjointResult adj_skip = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1));
   const std::size_t plane = c.grid.nlat * c.grid.nlon;
   for (std::size_t t = 0; t < c.axis.size(); ++t)
     EXPECT_EQ(adj_skip.field[t * plane], t == 3 || t == 4 ? 7.0 : 0.0) << "step " << t;
@@ -273,7 +273,7 @@ TEST(TimeMatching, SkipVersusTruncateBeforeAndAfterThePeriod) {
   // Truncate: the slices outside are dropped, the others used.
   OperatorOptions opt;
   opt.truncate = true;
-  const ForwardResult trunc = forward(c.flux, c.files, c.source, opt, threads(1));
+  const ForwardResult trunc = FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(1));
   EXPECT_EQ(trunc.obs[0].status, ObsStatus::Computed);
   EXPECT_EQ(trunc.obs[0].values[0], 2.0);
   EXPECT_EQ(trunc.obs[0].total, 2.0);
@@ -284,7 +284,8 @@ TEST(TimeMatching, SkipVersusTruncateBeforeAndAfterThePeriod) {
   EXPECT_EQ(trunc.obs[2].values[0], 0.0);
   EXPECT_EQ(trunc.truncated, 3u);
   EXPECT_EQ(trunc.outside_period, 0u);
-  const AdjointResult adj_trunc = adjoint(c.axis, c.grid, c.files, c.source, opt, threads(1));
+  const AdjointResult adj_trunc =
+      FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, opt, threads(1));
   const std::vector<double> want{2, 2, 0, 7, 7, 0, 3, 3};
   for (std::size_t t = 0; t < c.axis.size(); ++t)
     EXPECT_EQ(adj_trunc.field[t * plane], want[t]) << "step " << t;
@@ -351,27 +352,27 @@ TEST(TimeMatching, CategoriesOnDifferentAxes) {
   c.flux.categories.push_back(b);
   c.add("both", {c.step(1), c.step(2)});
   c.add("partly", {c.step(3), c.step(4)});
-  const ForwardResult skip = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult skip = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   EXPECT_EQ(skip.obs[0].status, ObsStatus::Computed);
   EXPECT_EQ(skip.obs[0].values, (std::vector<double>{2.0, 20.0}));
   EXPECT_EQ(skip.obs[1].status, ObsStatus::OutsidePeriod);
   OperatorOptions opt;
   opt.truncate = true;
-  const ForwardResult trunc = forward(c.flux, c.files, c.source, opt, threads(1));
+  const ForwardResult trunc = FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(1));
   EXPECT_EQ(trunc.obs[1].values, (std::vector<double>{1.0, 10.0}));
   EXPECT_EQ(trunc.obs[1].total, 1.0);
 }
 
 TEST(TimeMatching, CalendarConversions) {
-  EXPECT_EQ(stamp_to_seconds({1970, 1, 1, 0, 0, 0}), 0);
-  EXPECT_EQ(stamp_to_seconds({2018, 1, 1, 0, 0, 0}), kT0);
-  EXPECT_EQ(stamp_to_seconds({2000, 2, 29, 23, 59, 59}), 951868799);
-  EXPECT_EQ(stamp_to_seconds({1969, 12, 31, 23, 0, 0}), -3600);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({1970, 1, 1, 0, 0, 0}), 0);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({2018, 1, 1, 0, 0, 0}), kT0);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({2000, 2, 29, 23, 59, 59}), 951868799);
+  EXPECT_EQ(fluxkit::cftime::civil_to_epoch_seconds({1969, 12, 31, 23, 0, 0}), -3600);
   for (std::int64_t s = -5000000000; s < 5000000000; s += 7777777) {
-    const TimeStamp t = seconds_to_stamp(s);
-    ASSERT_EQ(stamp_to_seconds(t), s);
+    const TimeStamp t = fluxkit::cftime::epoch_seconds_to_civil(s);
+    ASSERT_EQ(fluxkit::cftime::civil_to_epoch_seconds(t), s);
   }
-  EXPECT_EQ(seconds_to_stamp(1488326400), (TimeStamp{2017, 3, 1, 0, 0, 0}));
+  EXPECT_EQ(fluxkit::cftime::epoch_seconds_to_civil(1488326400), (TimeStamp{2017, 3, 1, 0, 0, 0}));
   const TimeAxis a = TimeAxis::regular(0, 10, 3);
   EXPECT_EQ(a.start, (std::vector<std::int64_t>{0, 3, 6, 9}));
   EXPECT_EQ(a.end, (std::vector<std::int64_t>{3, 6, 9, 12}));
@@ -389,10 +390,10 @@ TEST(Arithmetic, DuplicatedCellsAreSummedInBothDirections) {
       FootprintSlice{c.step(2).first, c.step(2).second, {1, 1, 0}, {2, 2, 0}, {0.25f, 0.5f, 2.0f}});
   c.source.files["f.h5"]["dup"] = fp;
   c.files[0].obs.push_back(ObsTask{0, 0, "dup", 4.0});
-  const ForwardResult r = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult r = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   EXPECT_EQ(r.obs[0].values[0], 0.25 * 0.5 + 0.5 * 0.5 + 2.0);
   EXPECT_EQ(r.obs[0].total, 2.75);
-  const AdjointResult a = adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1));
+  const AdjointResult a = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1));
   const std::size_t plane = 6;
   EXPECT_EQ(a.field[2 * plane + 1 * 3 + 2], (0.25 + 0.5) * 4.0);  // LUMIA's adjoint kept only one (2.0)
   EXPECT_EQ(a.field[2 * plane], 8.0);
@@ -415,7 +416,7 @@ TEST(Arithmetic, RespIsConvertedExactlyAndAccumulatedInDouble) {
   fp.slices.push_back(s);
   c.source.files["f.h5"]["acc"] = fp;
   c.files[0].obs.push_back(ObsTask{0, 0, "acc", 1.0});
-  const ForwardResult r = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult r = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   double want = 1.0;
   for (int k = 0; k < 1000; ++k)
     want += static_cast<double>(tiny);
@@ -434,9 +435,9 @@ TEST(Errors, IndexOutsideTheGridNamesFileObservationAndSlice) {
     for (int direction = 0; direction < 2; ++direction) {
       try {
         if (direction == 0)
-          (void)forward(c.flux, c.files, c.source, {}, threads(1));
+          (void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
         else
-          (void)adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1));
+          (void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1));
         ADD_FAILURE() << "no error for index " << ilat << ", " << ilon;
       } catch (const FileError& e) {
         const std::string msg = e.what();
@@ -455,7 +456,7 @@ TEST(Errors, UnequalArrayLengths) {
   TimeCase c;
   c.add("k", {c.step(1)});
   c.source.files["f.h5"]["k"].slices[0].ilon.push_back(0);
-  EXPECT_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)), FileError);
+  EXPECT_THROW((void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1)), FileError);
 }
 
 TEST(Errors, MissingFootprintFileNamesIt) {
@@ -463,12 +464,12 @@ TEST(Errors, MissingFootprintFileNamesIt) {
   c.add("k", {c.step(1)});
   c.files.push_back(FileTask{"missing/nor.100m.2018-01.h5", {ObsTask{9, 0, "k", 1.0}}, 0});
   try {
-    (void)forward(c.flux, c.files, c.source, {}, threads(2));
+    (void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(2));
     ADD_FAILURE() << "no error";
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("missing/nor.100m.2018-01.h5"), std::string::npos) << e.what();
   }
-  EXPECT_THROW((void)adjoint(c.axis, c.grid, c.files, c.source, {}, threads(2)), FileError);
+  EXPECT_THROW((void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(2)), FileError);
 }
 
 TEST(Errors, TheFirstErrorInScheduleOrderIsReportedForAnyThreadCount) {
@@ -483,7 +484,7 @@ TEST(Errors, TheFirstErrorInScheduleOrderIsReportedForAnyThreadCount) {
   }
   for (const int n : {1, 2, 3, 8}) {
     try {
-      (void)forward(c.flux, c.files, c.source, {}, threads(n));
+      (void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(n));
       ADD_FAILURE() << "no error";
     } catch (const FileError& e) {
       EXPECT_NE(std::string(e.what()).find("site2.h5"), std::string::npos) << n << " threads: " << e.what();
@@ -495,10 +496,10 @@ TEST(Errors, NaNDepartureOfAContributingObservation) {
   TimeCase c;
   c.add("ok", {c.step(1)}, 1.0);
   c.add("nan_but_skipped", {c.step(-1)}, std::numeric_limits<double>::quiet_NaN());
-  EXPECT_NO_THROW((void)adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1)));
+  EXPECT_NO_THROW((void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1)));
   c.add("nan", {c.step(2)}, std::numeric_limits<double>::quiet_NaN());
   try {
-    (void)adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1));
+    (void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1));
     ADD_FAILURE() << "no error";
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("'nan'"), std::string::npos) << e.what();
@@ -515,7 +516,7 @@ TEST(Errors, InconsistentFluxCategories) {
   grids.categories[1].nlon = 2;
   grids.categories[1].emis.resize(8 * 2 * 2);
   try {
-    (void)forward(grids, c.files, c.source, {}, threads(1));
+    (void)FootprintOperator(c.source).forward(grids, c.files, {}, threads(1));
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("different grids"), std::string::npos) << e.what();
@@ -523,11 +524,11 @@ TEST(Errors, InconsistentFluxCategories) {
   }
   FluxFile sizes = c.flux;
   sizes.categories[0].emis.pop_back();
-  EXPECT_THROW((void)forward(sizes, c.files, c.source, {}, threads(1)), Error);
+  EXPECT_THROW((void)FootprintOperator(c.source).forward(sizes, c.files, {}, threads(1)), Error);
   FluxFile times = c.flux;
   times.categories[0].times_end.pop_back();
-  EXPECT_THROW((void)forward(times, c.files, c.source, {}, threads(1)), Error);
-  EXPECT_THROW((void)forward(FluxFile{}, c.files, c.source, {}, threads(1)), Error);
+  EXPECT_THROW((void)FootprintOperator(c.source).forward(times, c.files, {}, threads(1)), Error);
+  EXPECT_THROW((void)FootprintOperator(c.source).forward(FluxFile{}, c.files, {}, threads(1)), Error);
 }
 
 TEST(Errors, FootprintGridMustBeTheFluxGrid) {
@@ -535,10 +536,10 @@ TEST(Errors, FootprintGridMustBeTheFluxGrid) {
   c.add("k", {c.step(1)});
   // make_flux: lats 40.25 + 0.5 i, lons -10.25 + 0.5 j.
   c.source.grids["f.h5"] = FootprintGrid{{40.25, 40.75}, {-10.25, -9.75, -9.25}};
-  EXPECT_NO_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)));
+  EXPECT_NO_THROW((void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1)));
   c.source.grids["f.h5"] = FootprintGrid{{40.75, 41.25, 41.75}, {-10.25, -9.75, -9.25}};  // not containing it
   try {
-    (void)forward(c.flux, c.files, c.source, {}, threads(1));
+    (void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
     ADD_FAILURE() << "no error";
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("f.h5: mismatched grids: the footprints are on a 3 x 3"),
@@ -546,18 +547,19 @@ TEST(Errors, FootprintGridMustBeTheFluxGrid) {
         << e.what();
   }
   c.source.grids["f.h5"] = FootprintGrid{{40.25}, {-10.25, -9.75, -9.25}};  // smaller than the flux grid
-  EXPECT_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)), FileError);
+  EXPECT_THROW((void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1)), FileError);
   c.source.grids["f.h5"] = FootprintGrid{{40.25, 40.75}, {-10.0, -9.5, -9.0}};  // shifted by a quarter cell
-  EXPECT_THROW((void)forward(c.flux, c.files, c.source, {}, threads(1)), FileError);
+  EXPECT_THROW((void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1)), FileError);
   OperatorOptions off;
   off.check_grid = false;
-  EXPECT_NO_THROW((void)forward(c.flux, c.files, c.source, off, threads(1)));
+  EXPECT_NO_THROW((void)FootprintOperator(c.source).forward(c.flux, c.files, off, threads(1)));
   // The adjoint checks against the grid it is given (the rc's).
-  EXPECT_NO_THROW((void)adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1)));
+  EXPECT_NO_THROW((void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1)));
   OperatorOptions rc_grid;
   rc_grid.lats = {40.25, 40.75};
   rc_grid.lons = {-10.25, -9.75, -9.25};
-  EXPECT_THROW((void)adjoint(c.axis, c.grid, c.files, c.source, rc_grid, threads(1)), FileError);
+  EXPECT_THROW((void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, rc_grid, threads(1)),
+               FileError);
 }
 
 TEST(Grids, ALargerFootprintGridIsMappedOntoTheFluxGridAndCellsOutsideAreDiscarded) {
@@ -576,7 +578,7 @@ TEST(Grids, ALargerFootprintGridIsMappedOntoTheFluxGridAndCellsOutsideAreDiscard
   c.source.files["f.h5"]["k"] = fp;
   c.files[0].obs.push_back(ObsTask{0, 0, "k", 0.5});
 
-  const ForwardResult r = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult r = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   ASSERT_EQ(r.obs[0].status, ObsStatus::Computed);
   EXPECT_EQ(r.obs[0].values[0], 1.0 * 101 + 2.0 * 113);  // (1,1) -> (0,0) at step 1; (2,3) -> (1,2)
   EXPECT_EQ(r.obs[0].total, 3.0);                        // the discarded cells are not counted
@@ -586,7 +588,7 @@ TEST(Grids, ALargerFootprintGridIsMappedOntoTheFluxGridAndCellsOutsideAreDiscard
   OperatorOptions rc_grid;
   rc_grid.lats = {40.25, 40.75};
   rc_grid.lons = {-10.25, -9.75, -9.25};
-  const AdjointResult a = adjoint(c.axis, c.grid, c.files, c.source, rc_grid, threads(1));
+  const AdjointResult a = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, rc_grid, threads(1));
   std::vector<double> expected(a.field.size(), 0.0);
   expected[(1 * 2 + 0) * 3 + 0] = 0.5;
   expected[(1 * 2 + 1) * 3 + 2] = 1.0;
@@ -596,7 +598,7 @@ TEST(Grids, ALargerFootprintGridIsMappedOntoTheFluxGridAndCellsOutsideAreDiscard
   // An index outside the file's own 4 x 5 grid is still an error.
   c.source.files["f.h5"]["k"].slices[0].ilat[3] = 4;
   try {
-    (void)forward(c.flux, c.files, c.source, {}, threads(1));
+    (void)FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
     ADD_FAILURE() << "no error";
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("(ilat 4, ilon 4) of non-zero 3 is outside the 4 x 5"),
@@ -611,7 +613,7 @@ TEST(Keys, AnEmptyKeyIsResolvedFromTheObservationTime) {
   c.files[0].obs[0].key = "";
   c.files[0].obs[0].time = kT0 + 9 * kHour;
   c.files[0].obs.push_back(ObsTask{1, kT0 + 10 * kHour, "", 1.0});
-  const ForwardResult r = forward(c.flux, c.files, c.source, {}, threads(1));
+  const ForwardResult r = FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1));
   EXPECT_EQ(r.obs[0].status, ObsStatus::Computed);
   EXPECT_EQ(r.obs[1].status, ObsStatus::NoFootprint);
 }
@@ -638,11 +640,11 @@ TEST(Threads, ResultsAreIdenticalForAnyThreadCount) {
   for (const bool truncate : {false, true}) {
     OperatorOptions opt;
     opt.truncate = truncate;
-    const ForwardResult f1 = forward(c.flux, c.files, c.source, opt, threads(1));
-    const AdjointResult a1 = adjoint(c.axis, c.grid, c.files, c.source, opt, threads(1));
+    const ForwardResult f1 = FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(1));
+    const AdjointResult a1 = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, opt, threads(1));
     for (const int n : {2, 3, 7}) {
       for (int repeat = 0; repeat < 5; ++repeat) {
-        const ForwardResult fn = forward(c.flux, c.files, c.source, opt, threads(n));
+        const ForwardResult fn = FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(n));
         ASSERT_EQ(fn.obs.size(), f1.obs.size());
         for (std::size_t i = 0; i < f1.obs.size(); ++i) {
           ASSERT_EQ(fn.obs[i].row, f1.obs[i].row);
@@ -650,7 +652,8 @@ TEST(Threads, ResultsAreIdenticalForAnyThreadCount) {
           ASSERT_TRUE(bitwise_equal(fn.obs[i].values, f1.obs[i].values)) << n << " threads, obs " << i;
           ASSERT_EQ(std::memcmp(&fn.obs[i].total, &f1.obs[i].total, sizeof(double)), 0);
         }
-        const AdjointResult an = adjoint(c.axis, c.grid, c.files, c.source, opt, threads(n));
+        const AdjointResult an =
+            FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, opt, threads(n));
         ASSERT_TRUE(bitwise_equal(an.field, a1.field)) << n << " threads";
         EXPECT_EQ(an.computed, a1.computed);
       }
@@ -663,17 +666,17 @@ TEST(Threads, ProgressCountsEveryObservation) {
   std::atomic<std::size_t> done{0};
   OperatorOptions opt;
   opt.progress = [&](std::size_t n) { done += n; };
-  (void)forward(c.flux, c.files, c.source, opt, threads(3));
+  (void)FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(3));
   EXPECT_EQ(done.load(), c.nrows);
   done = 0;
-  (void)adjoint(c.axis, c.grid, c.files, c.source, opt, threads(3));
+  (void)FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, opt, threads(3));
   EXPECT_EQ(done.load(), c.nrows);
 }
 
 TEST(Threads, NoFilesGiveEmptyResults) {
   const Case c = make_case(8, 0);
-  EXPECT_TRUE(forward(c.flux, {}, c.source, {}, threads(4)).obs.empty());
-  const AdjointResult a = adjoint(c.axis, c.grid, {}, c.source, {}, threads(4));
+  EXPECT_TRUE(FootprintOperator(c.source).forward(c.flux, {}, {}, threads(4)).obs.empty());
+  const AdjointResult a = FootprintOperator(c.source).adjoint(c.axis, c.grid, {}, {}, threads(4));
   EXPECT_EQ(a.field.size(), c.axis.size() * c.grid.nlat * c.grid.nlon);
   EXPECT_TRUE(std::all_of(a.field.begin(), a.field.end(), [](double v) { return v == 0.0; }));
 }

@@ -78,12 +78,12 @@ TEST_P(PackedEqualsSource, ForwardBitForBitAndAdjointToRounding) {
   for (const bool truncate : {false, true}) {
     OperatorOptions opt;
     opt.truncate = truncate;
-    const ForwardResult want = forward(c.flux, c.files, c.source, opt, threads(1));
+    const ForwardResult want = FootprintOperator(c.source).forward(c.flux, c.files, opt, threads(1));
     for (const int n : {1, 3})
-      expect_same_forward(forward(c.flux, c.files, op, opt, threads(n)), want);
+      expect_same_forward(op.forward(c.flux, c.files, opt, threads(n)), want);
 
-    const AdjointResult a_src = adjoint(c.axis, c.grid, c.files, c.source, opt, threads(1));
-    const AdjointResult a1 = adjoint(c.axis, c.grid, c.files, op, opt, threads(1));
+    const AdjointResult a_src = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, opt, threads(1));
+    const AdjointResult a1 = op.adjoint(c.axis, c.grid, c.files, opt, threads(1));
     double scale = 0.0;
     for (const double v : a_src.field)
       scale = std::max(scale, std::abs(v));
@@ -95,7 +95,7 @@ TEST_P(PackedEqualsSource, ForwardBitForBitAndAdjointToRounding) {
     EXPECT_EQ(a1.outside_period, a_src.outside_period);
     EXPECT_EQ(a1.truncated, a_src.truncated);
     for (const int n : {2, 5}) {
-      const AdjointResult an = adjoint(c.axis, c.grid, c.files, op, opt, threads(n));
+      const AdjointResult an = op.adjoint(c.axis, c.grid, c.files, opt, threads(n));
       EXPECT_EQ(0, std::memcmp(an.field.data(), a1.field.data(), a1.field.size() * sizeof(double))) << n;
     }
   }
@@ -107,7 +107,7 @@ TEST(Packed, AdjointTestBelowOneEMinus12) {
   const TempDir dir("packed");
   const Case c = make_case(5, 5, 2, 24, {6, 4});
   const PackedOperator op(pack(c, dir.path()));
-  const AdjointTestResult t = adjoint_test(c.axis, c.grid, 2, c.files, op, {}, threads(2), 7);
+  const AdjointTestResult t = op.adjoint_test(c.axis, c.grid, 2, c.files, {}, threads(2), 7);
   EXPECT_GT(t.observations, 0u);
   EXPECT_LT(std::abs(t.value), 1e-12);
   EXPECT_EQ(t.value, adjoint_test_value(t.hx_y, t.x_hty));
@@ -126,10 +126,10 @@ TEST(Packed, TimeStepsAreMatchedOnTheRunsAxisAsFromFiles) {
     for (const bool truncate : {false, true}) {
       OperatorOptions opt;
       opt.truncate = truncate;
-      expect_same_forward(forward(flux, c.files, op, opt, threads(2)),
-                          forward(flux, c.files, c.source, opt, threads(1)));
-      const AdjointResult a = adjoint(axis, c.grid, c.files, op, opt, threads(2));
-      const AdjointResult b = adjoint(axis, c.grid, c.files, c.source, opt, threads(1));
+      expect_same_forward(op.forward(flux, c.files, opt, threads(2)),
+                          FootprintOperator(c.source).forward(flux, c.files, opt, threads(1)));
+      const AdjointResult a = op.adjoint(axis, c.grid, c.files, opt, threads(2));
+      const AdjointResult b = FootprintOperator(c.source).adjoint(axis, c.grid, c.files, opt, threads(1));
       EXPECT_EQ(a.computed, b.computed);
       EXPECT_EQ(a.outside_period, b.outside_period);
       for (std::size_t k = 0; k < a.field.size(); ++k)
@@ -146,10 +146,10 @@ TEST(Packed, RepeatedRowsAndKeysResolvedFromTimes) {
   PackSummary s;
   const PackedOperator op(pack(c, dir.path(), &s));
   EXPECT_EQ(s.observations, c.files[0].obs.size() - 1 + c.files[1].obs.size());
-  expect_same_forward(forward(c.flux, c.files, op, {}, threads(1)),
-                      forward(c.flux, c.files, c.source, {}, threads(1)));
-  const AdjointResult a = adjoint(c.axis, c.grid, c.files, op, {}, threads(1));
-  const AdjointResult b = adjoint(c.axis, c.grid, c.files, c.source, {}, threads(1));
+  expect_same_forward(op.forward(c.flux, c.files, {}, threads(1)),
+                      FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1)));
+  const AdjointResult a = op.adjoint(c.axis, c.grid, c.files, {}, threads(1));
+  const AdjointResult b = FootprintOperator(c.source).adjoint(c.axis, c.grid, c.files, {}, threads(1));
   for (std::size_t k = 0; k < a.field.size(); ++k)
     EXPECT_NEAR(a.field[k], b.field[k], 1e-12 * (1 + std::abs(b.field[k])));
 
@@ -167,8 +167,8 @@ TEST(Packed, RepeatedRowsAndKeysResolvedFromTimes) {
     }
   }
   const PackedOperator by_time(pack(t, dir.path() / "t"));
-  expect_same_forward(forward(t.flux, t.files, by_time, {}, threads(1)),
-                      forward(t.flux, t.files, t.source, {}, threads(1)));
+  expect_same_forward(by_time.forward(t.flux, t.files, {}, threads(1)),
+                      FootprintOperator(t.source).forward(t.flux, t.files, {}, threads(1)));
 }
 
 TEST(Packed, LargerFootprintGridIsMappedAtPackingTime) {
@@ -195,8 +195,8 @@ TEST(Packed, LargerFootprintGridIsMappedAtPackingTime) {
   PackSummary s;
   const PackedOperator op(pack(c, dir.path(), &s));
   EXPECT_EQ(s.outside_domain, 2u);
-  const ForwardResult a = forward(c.flux, c.files, op, {}, threads(1));
-  expect_same_forward(a, forward(c.flux, c.files, c.source, {}, threads(1)));
+  const ForwardResult a = op.forward(c.flux, c.files, {}, threads(1));
+  expect_same_forward(a, FootprintOperator(c.source).forward(c.flux, c.files, {}, threads(1)));
   EXPECT_EQ(a.outside_domain, 2u);
 }
 
@@ -218,14 +218,14 @@ TEST(PackedErrors, ObservationOrFileNotPacked) {
   const PackedOperator op(pack(c, dir.path()));
   Case more = c;
   more.files[1].obs.push_back(ObsTask{99, 0, "20180109999999", 0.0});
-  std::string e = error_of([&] { (void)forward(more.flux, more.files, op, {}, threads(1)); });
+  std::string e = error_of([&] { (void)op.forward(more.flux, more.files, {}, threads(1)); });
   EXPECT_NE(e.find("observation at row 99 (key '20180109999999' in footprint file 'fp/site1.h5') is not in "
                    "the packed operator: re-run `fluxkit transport pack`"),
             std::string::npos)
       << e;
   more = c;
   more.files.push_back(FileTask{"fp/other.h5", {ObsTask{100, 0, "x", 0.0}}, 0});
-  e = error_of([&] { (void)adjoint(more.axis, more.grid, more.files, op, {}, threads(1)); });
+  e = error_of([&] { (void)op.adjoint(more.axis, more.grid, more.files, {}, threads(1)); });
   EXPECT_NE(e.find("footprint file 'fp/other.h5' is not in the packed operator"), std::string::npos) << e;
 }
 
@@ -233,16 +233,16 @@ TEST(PackedErrors, GridOfTheRunMustBeThePackedGrid) {
   const TempDir dir("packed");
   const Case c = make_case(42, 2, 1, 24, {5, 7});
   const PackedOperator op(pack(c, dir.path()));
-  std::string e = error_of([&] { (void)adjoint(c.axis, GridShape{5, 8}, c.files, op, {}, threads(1)); });
+  std::string e = error_of([&] { (void)op.adjoint(c.axis, GridShape{5, 8}, c.files, {}, threads(1)); });
   EXPECT_NE(e.find("mismatched grids: the packed operator is on a 5 x 7 grid"), std::string::npos) << e;
   OperatorOptions shifted = grid_options(c);
   for (auto& v : shifted.lats)
     v += 0.5;
-  e = error_of([&] { (void)adjoint(c.axis, c.grid, c.files, op, shifted, threads(1)); });
+  e = error_of([&] { (void)op.adjoint(c.axis, c.grid, c.files, shifted, threads(1)); });
   EXPECT_NE(e.find("mismatched grids"), std::string::npos) << e;
   std::mt19937_64 rng(1);
   const FluxFile other = make_flux(c.axis, GridShape{4, 7}, 1, rng);
-  e = error_of([&] { (void)forward(other, c.files, op, {}, threads(1)); });
+  e = error_of([&] { (void)op.forward(other, c.files, {}, threads(1)); });
   EXPECT_NE(e.find("the run on a 4 x 7 grid"), std::string::npos) << e;
 }
 
@@ -288,12 +288,12 @@ TEST(PackedErrors, TruncatedCorruptOrNewerFiles) {
   for (std::uint64_t k = 0; k < nnz; ++k)
     corrupt_at(bad_cell, 512 + 8 * k, &cell, sizeof cell);
   const PackedOperator op(bad_cell);
-  e = error_of([&] { (void)forward(c.flux, c.files, op, {}, threads(1)); });
+  e = error_of([&] { (void)op.forward(c.flux, c.files, {}, threads(1)); });
   EXPECT_NE(e.find("cell.fkop: corrupt packed operator: non-zero "), std::string::npos) << e;
   EXPECT_NE(e.find("has cell 38 outside the 5 x 7 grid"), std::string::npos) << e;
   OperatorOptions truncate;
   truncate.truncate = true;
-  e = error_of([&] { (void)adjoint(c.axis, c.grid, c.files, op, truncate, threads(2)); });
+  e = error_of([&] { (void)op.adjoint(c.axis, c.grid, c.files, truncate, threads(2)); });
   EXPECT_NE(e.find("outside the 5 x 7 grid"), std::string::npos) << e;
 }
 
@@ -339,7 +339,7 @@ TEST(PackedErrors, NaNDepartureAndFailedPackLeavesNoFile) {
 
   // A NaN departure of an observation that contributes fails the adjoint, naming it.
   const PackedOperator op(pack(c, dir.path()));
-  const ForwardResult fwd = forward(c.flux, c.files, op, {}, threads(1));
+  const ForwardResult fwd = op.forward(c.flux, c.files, {}, threads(1));
   std::size_t i = 0;
   ObsTask* contributing = nullptr;
   for (auto& f : c.files)
@@ -347,7 +347,7 @@ TEST(PackedErrors, NaNDepartureAndFailedPackLeavesNoFile) {
       if (fwd.obs[i++].status == ObsStatus::Computed && contributing == nullptr) contributing = &o;
   ASSERT_NE(contributing, nullptr);
   contributing->dy = std::numeric_limits<double>::quiet_NaN();
-  const std::string nan = error_of([&] { (void)adjoint(c.axis, c.grid, c.files, op, {}, threads(1)); });
+  const std::string nan = error_of([&] { (void)op.adjoint(c.axis, c.grid, c.files, {}, threads(1)); });
   EXPECT_NE(
       nan.find(fmt::format("observation '{}' (row {}): dy is NaN", contributing->key, contributing->row)),
       std::string::npos)

@@ -152,8 +152,20 @@ assert a == b == c, "observations.csv differs between thread counts"
 '
 pass "$name"
 
-name="trailing arguments are ignored, LUMIA's verbosity names are accepted"
-run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc -v DEBUG extra --unknown-flag value
+name="unknown arguments and a missing verb are errors (exit 2), LUMIA's verbosity names are accepted"
+cp observations.tar.gz before_strict.tar.gz
+run "$FLUXKIT" "${TRANSPORT[@]}" --emis fluxes.nc -c strict.ok --adjiont
+[[ $rc -eq 2 ]] || fail "$name" "exit status 2 for --adjiont" "$(show)"
+expect_in "$name" err.txt "--adjiont"
+run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc -c strict.ok extra
+[[ $rc -eq 2 ]] || fail "$name" "exit status 2 for a trailing argument" "$(show)"
+expect_in "$name" err.txt "extra"
+run "$FLUXKIT" "${TRANSPORT[@]}" --emis fluxes.nc -c strict.ok
+[[ $rc -eq 2 ]] || fail "$name" "exit status 2 without --forward/--adjoint/--adjtest" "$(show)"
+expect_in "$name" err.txt "nothing to do" "--forward"
+[[ ! -e strict.ok ]] || fail "$name" "no check file after a usage error" "strict.ok exists"
+cmp -s observations.tar.gz before_strict.tar.gz || fail "$name" "the db unchanged" "it changed"
+run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc -v DEBUG
 expect_success "$name"
 expect_in "$name" err.txt "[debug]"
 run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc --verbosity warning
@@ -386,6 +398,161 @@ run "$FLUXKIT" "${TRANSPORT[@]}" -f
 expect_failure "$name"
 expect_in "$name" err.txt "--emis"
 unchanged "$name"
+pass "$name"
+
+name="-f -a with an adjoint that fails writes nothing: the db, the adjoint file and the check file stay as they were"
+py "$name" "$DB_PY"'
+m = members("observations.tar.gz")
+rows = list(csv.reader(io.StringIO(m["observations.csv"])))
+k = rows[0].index("dy")
+rows[1][k] = ""  # NaN departure of an observation that contributes
+out = io.StringIO(); w = csv.writer(out, lineterminator="\n")
+for r in rows: w.writerow(r)
+m["observations.csv"] = out.getvalue()
+write("nandy.tar.gz", m)
+'
+cp nandy.tar.gz nandy_before.tar.gz
+cp fluxes.nc nandy.nc
+cp fluxes.nc nandy_before.nc
+run "$FLUXKIT" transport --rc transport.rc --db nandy.tar.gz -f -a --emis nandy.nc -c failed.ok
+expect_failure "$name"
+expect_in "$name" err.txt "dy is NaN"
+cmp -s nandy.tar.gz nandy_before.tar.gz || fail "$name" "the db unchanged" "it changed"
+cmp -s nandy.nc nandy_before.nc || fail "$name" "the flux file unchanged" "it changed"
+[[ ! -e failed.ok ]] || fail "$name" "no check file" "failed.ok exists"
+pass "$name"
+
+name="a check file in a missing directory fails before any work, naming it"
+run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc -c no/such/dir/forward.ok
+expect_failure "$name"
+expect_in "$name" err.txt "no/such/dir/forward.ok" "directory"
+unchanged "$name"
+[[ ! -e no ]] || fail "$name" "no directory created" "$(ls -d no)"
+pass "$name"
+
+name="an adjoint with an rc without time.start fails, naming the rc file and the key"
+grep -v '^time.start' transport.rc >nostart.rc
+run "$FLUXKIT" transport --rc nostart.rc --db observations.tar.gz -a --emis nostart.nc -c failed.ok
+expect_failure "$name"
+expect_in "$name" err.txt "nostart.rc" "time.start"
+[[ ! -e nostart.nc && ! -e failed.ok ]] || fail "$name" "no output and no check file" "$(ls)"
+pass "$name"
+
+name="a flux file whose group lacks times_start fails, naming the file and the variable"
+/usr/bin/python3 - <<'PY' || fail "$name" "a flux file without times_start" "python failed"
+import netCDF4
+src = netCDF4.Dataset("fluxes.nc")
+dst = netCDF4.Dataset("notimes.nc", "w")
+for d, dim in src.dimensions.items(): dst.createDimension(d, len(dim))
+for g, grp in src.groups.items():
+    out = dst.createGroup(g)
+    for d, dim in grp.dimensions.items(): out.createDimension(d, len(dim))
+    for v, var in grp.variables.items():
+        if g == "fossil" and v == "times_start": continue
+        o = out.createVariable(v, var.dtype, var.dimensions)
+        o[:] = var[:]
+dst.close()
+PY
+run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis notimes.nc -c failed.ok
+expect_failure "$name"
+expect_in "$name" err.txt "notimes.nc" "times_start"
+unchanged "$name"
+pass "$name"
+
+# ---- the operator cache (under the rc's path.run) -----------------------------------------------------------
+
+CACHE="$(sed -n 's/^path.run *: *//p' transport.rc)/fluxkit-operators"
+cache_run() {  # name, expected word (built|reusing), extra args...
+  local name=$1 want=$2
+  shift 2
+  run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc --threads 2 "$@"
+  expect_success "$name"
+  if [[ $want == built ]]; then
+    expect_in "$name" err.txt "operator cache: packed"
+  else
+    expect_in "$name" err.txt "operator cache: reusing"
+  fi
+  cmp -s observations.tar.gz cache_reference.tar.gz || fail "$name" "the same forward columns as from the files" \
+    "$(python3 -c "$DB_PY"'
+a = table(members("observations.tar.gz")["observations.csv"]); b = table(members("cache_reference.tar.gz")["observations.csv"])
+print([(x["foreground"], y["foreground"]) for x, y in zip(a, b) if x["foreground"] != y["foreground"]][:3])')"
+}
+
+name="the operator cache: the first call packs, later calls reuse it, results equal the files' bit for bit"
+cp original.tar.gz observations.tar.gz
+run "$FLUXKIT" "${TRANSPORT[@]}" -f --emis fluxes.nc --no-operator-cache
+expect_success "$name"
+grep -qF "operator cache" err.txt && fail "$name" "no cache with --no-operator-cache" "$(show)"
+cp observations.tar.gz cache_reference.tar.gz
+rm -rf "$CACHE"
+cache_run "$name" built
+ls "$CACHE"/operator-*.fkop >/dev/null || fail "$name" "an entry in $CACHE" "$(ls -R "$(dirname "$CACHE")")"
+cache_run "$name" reusing
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis cache_adjoint.nc
+expect_success "$name"
+expect_in "$name" err.txt "operator cache: reusing"
+run "$FLUXKIT" "${TRANSPORT[@]}" -a --emis files_adjoint.nc --no-operator-cache
+expect_success "$name"
+nc_py "$name" cache_adjoint.nc files_adjoint.nc
+pass "$name"
+
+name="the operator cache: a touched footprint file invalidates it"
+victim="$(ls case/footprints/*.h5 | head -1)"
+touch -d '2001-02-03 04:05:06' "$victim"
+cache_run "$name" built
+cache_run "$name" reusing
+pass "$name"
+
+name="the operator cache: a changed footprint file (same size and time) invalidates it"
+stamp="$(stat -c %Y "$victim")"
+python3 - "$victim" <<'PY'
+import sys
+path = sys.argv[1]
+with open(path, "r+b") as f:  # flip the last byte (raw data of the last footprint), undone below
+    data = bytearray(f.read()); f.seek(len(data) - 1); f.write(bytes([data[-1] ^ 0xff]))
+PY
+touch -d "@$stamp" "$victim"
+cache_run "$name" built
+python3 - "$victim" <<'PY'
+import sys
+path = sys.argv[1]
+with open(path, "r+b") as f:
+    data = bytearray(f.read()); f.seek(len(data) - 1); f.write(bytes([data[-1] ^ 0xff]))
+PY
+touch -d "@$stamp" "$victim"
+pass "$name"
+
+name="the operator cache: another footprint column in the obsdb invalidates it"
+py "$name" "$DB_PY"'
+m = members("observations.tar.gz")
+rows = list(csv.reader(io.StringIO(m["observations.csv"])))
+k = rows[0].index("footprint")
+rows[3][k] = ""  # the third observation loses its footprint
+out = io.StringIO(); w = csv.writer(out, lineterminator="\n")
+for r in rows: w.writerow(r)
+m["observations.csv"] = out.getvalue()
+write("fewer.tar.gz", m)
+'
+run "$FLUXKIT" transport --rc transport.rc --db fewer.tar.gz -f --emis fluxes.nc
+expect_success "$name"
+expect_in "$name" err.txt "operator cache: packed"
+pass "$name"
+
+name="the operator cache: another grid invalidates it"
+sed 's/^region.eurocom05x05.lat0 *:.*/region.eurocom05x05.lat0 : 33.5/' transport.rc >grid.rc  # a sub-grid of the footprints
+run "$FLUXKIT" transport --rc grid.rc --db observations.tar.gz --adjtest
+expect_success "$name"
+expect_in "$name" err.txt "operator cache: packed"
+pass "$name"
+
+name="the operator cache: a corrupt entry is rebuilt with a warning"
+entry="$(ls -t "$CACHE"/operator-*.fkop | head -1)"
+cache_run "$name" reusing
+entry="$(ls -t "$CACHE"/operator-*.fkop | head -1)"
+head -c 1000 "$entry" >cut.tmp && mv cut.tmp "$entry"
+cache_run "$name" built
+expect_in "$name" err.txt "[warning]" "is not usable" "rebuilding"
+cache_run "$name" reusing
 pass "$name"
 
 echo "$passed passed, 0 failed"

@@ -114,6 +114,22 @@ std::int64_t day_number(int year, int month, int day, Calendar c);
 // Inverse of day_number: the date of a day number.
 DateTime date_from_day_number(std::int64_t n, Calendar c);
 
+// ---- the civil clock ------------------------------------------------------------------------------------
+// Whole seconds since 1970-01-01 00:00:00 UTC in the proleptic Gregorian calendar (astronomical years), the
+// time base of the transport (LUMIA's Python datetimes, footprint and flux time stamps) and of the
+// generators. One implementation for every reader and writer; integer arithmetic, no range limit beyond
+// int64.
+using CivilTime = std::array<int, 6>;  // year, month (1-12), day, hour, minute, second
+
+// No validation: out-of-range fields roll over as in the closed-form day count (use valid_civil first).
+std::int64_t civil_to_epoch_seconds(const CivilTime& t);
+CivilTime epoch_seconds_to_civil(std::int64_t seconds);
+// Month 1-12, day within the proleptic Gregorian month, hour 0-23, minute 0-59, second 0-59.
+bool valid_civil(const CivilTime& t);
+// "%Y%m%d%H%M%S" (LUMIA's footprint keys) and "YYYY-mm-dd HH:MM:SS".
+std::string compact_stamp(std::int64_t seconds);
+std::string format_epoch_seconds(std::int64_t seconds);
+
 // A calendar month. index() is a continuous month count (year numbering as given, so in calendars without a
 // year 0 the months of year 0 are never valid dates; monthly axes spanning 1 BC -> 1 AD are not supported).
 struct YearMonth {

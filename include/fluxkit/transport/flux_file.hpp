@@ -9,13 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "fluxkit/core/cftime.hpp"
+
 namespace fluxkit {
 struct Provenance;
 }
 
 namespace fluxkit::transport {
 
-using TimeStamp = std::array<int, 6>;  // Y, M, D, h, m, s
+// (Y, M, D, h, m, s), proleptic Gregorian, UTC: the core's civil clock (cftime::civil_to_epoch_seconds).
+using TimeStamp = cftime::CivilTime;
 
 struct FluxCategory {
   std::string name;
@@ -38,9 +41,5 @@ struct FluxFile {
   // Same, with fluxkit's provenance as global attributes (source, fluxkit_*, date_created, history).
   void write(const std::filesystem::path& path, const Provenance& provenance) const;
 };
-
-// Seconds since 1970-01-01 of a (Y, M, D, h, m, s) stamp (proleptic Gregorian, UTC).
-std::int64_t to_epoch_seconds(const TimeStamp& t);
-TimeStamp from_epoch_seconds(std::int64_t s);
 
 }  // namespace fluxkit::transport

@@ -76,11 +76,6 @@ class SliceMatcher {
   std::size_t mask_ = 0, size_ = 0;
 };
 
-// Proleptic Gregorian (Y, M, D, h, m, s) <-> seconds since 1970-01-01 UTC (same as flux_file.hpp's, kept here
-// so the operator does not depend on the file readers).
-std::int64_t stamp_to_seconds(const TimeStamp& t);
-TimeStamp seconds_to_stamp(std::int64_t s);
-
 struct GridShape {
   std::size_t nlat = 0, nlon = 0;
   bool operator==(const GridShape&) const = default;
@@ -175,21 +170,11 @@ struct ForwardResult {
   void recount();
 };
 
-// Forward run over every flux category of `flux`. Error for inconsistent categories (sizes, grids), indices
-// outside the grid; FileError from the source (missing file).
-ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const FootprintSource& source,
-                      const OperatorOptions& options, const Context& ctx);
-
 struct AdjointResult {
   std::vector<double> field;  // [axis.size() * nlat * nlon], K^T dy
   std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0;
   std::size_t outside_domain = 0;  // footprint cells outside the flux grid (discarded)
 };
-
-// Adjoint run on the given axis and grid (the rc's, spec §9). Error for a NaN dy of an observation that
-// contributes, indices outside the grid; FileError from the source.
-AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
-                      const FootprintSource& source, const OperatorOptions& options, const Context& ctx);
 
 // Dot-product test on the given axis and grid: x = uniform random fields (one per category), y = uniform
 // random departures; value = 1 - <Hx, y> / <x, H^T y> over the observations that contribute.
@@ -197,9 +182,65 @@ struct AdjointTestResult {
   double hx_y = 0.0, x_hty = 0.0, value = 0.0;
   std::size_t observations = 0;  // observations that contribute
 };
-AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
-                               const std::vector<FileTask>& files, const FootprintSource& source,
-                               const OperatorOptions& options, const Context& ctx, std::uint64_t seed);
+
+namespace detail {
+struct Fields;
+}
+
+// The transport operator H and its adjoint H^T (scipy's LinearOperator in spirit): one interface, two
+// implementations that give the same results, FootprintOperator (reads the footprint files at every call)
+// and PackedOperator (packed.hpp: a memory-mapped file written once). `files` lists the observations to
+// compute (FileTask: a footprint file and its observations in db order); results come back in that order.
+class Operator {
+ public:
+  virtual ~Operator() = default;
+
+  // Forward run over every flux category of `flux`. Error for inconsistent categories (sizes, grids), indices
+  // outside the grid; FileError from the footprints (missing file, another grid).
+  ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files,
+                        const OperatorOptions& options, const Context& ctx) const;
+
+  // Adjoint run on the given axis and grid (the rc's, spec §9). Error for a NaN dy of an observation that
+  // contributes, indices outside the grid; FileError from the footprints.
+  virtual AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
+                                const OperatorOptions& options, const Context& ctx) const = 0;
+
+  // The dot-product test through forward and adjoint (the same code for every implementation).
+  AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
+                                 const std::vector<FileTask>& files, const OperatorOptions& options,
+                                 const Context& ctx, std::uint64_t seed) const;
+
+  // The work of a footprint file, for balancing files over MPI ranks (non-zeros, or bytes as their estimate).
+  virtual std::uint64_t weight(const FileTask& file) const = 0;
+
+ protected:
+  // Forward on fields in memory; `options` carry the flux grid's centres when a grid check is asked for.
+  virtual ForwardResult forward_fields(const detail::Fields& fields, const std::vector<FileTask>& files,
+                                       const OperatorOptions& options, const Context& ctx) const = 0;
+};
+
+// The operator on footprint files, read at every call through a FootprintSource (normally
+// make_file_footprint_source). Weight: the file's size in bytes (FileTask::weight).
+class FootprintOperator final : public Operator {
+ public:
+  // `source` must outlive the operator.
+  explicit FootprintOperator(const FootprintSource& source) : source_(&source) {}
+  explicit FootprintOperator(std::unique_ptr<FootprintSource> source)
+      : owned_(std::move(source)), source_(owned_.get()) {}
+
+  AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
+                        const OperatorOptions& options, const Context& ctx) const override;
+  std::uint64_t weight(const FileTask& file) const override { return file.weight; }
+
+ protected:
+  ForwardResult forward_fields(const detail::Fields& fields, const std::vector<FileTask>& files,
+                               const OperatorOptions& options, const Context& ctx) const override;
+
+ private:
+  std::unique_ptr<FootprintSource> owned_;
+  const FootprintSource* source_;
+};
+
 // 1 - hx_y / x_hty (0 when both are 0): the test's value from its two dot products (summed over MPI ranks).
 double adjoint_test_value(double hx_y, double x_hty);
 

@@ -51,7 +51,7 @@ PackSummary pack_operator(const std::filesystem::path& out, const std::vector<Fi
                           const FootprintSource& source, GridShape grid, const OperatorOptions& options,
                           const Context& ctx);
 
-class PackedOperator {
+class PackedOperator final : public Operator {
  public:
   static constexpr std::uint32_t kVersion = 1;
 
@@ -83,22 +83,22 @@ class PackedOperator {
   // FileError "mismatched grids" naming the packed file otherwise.
   void check_grid(GridShape grid, const std::vector<double>& lats, const std::vector<double>& lons) const;
 
+  // The operator (operator.hpp) from the packed file: same semantics, same results (forward bit-for-bit,
+  // adjoint to rounding). Every observation of `files` must be in the packed operator (Error naming the
+  // observation otherwise: re-pack after changing the obsdb). Weight: the file's packed non-zeros.
+  AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
+                        const OperatorOptions& options, const Context& ctx) const override;
+  std::uint64_t weight(const FileTask& file) const override { return nonzeros_of(file.path); }
+
   struct Impl;
   const Impl& impl() const { return *impl_; }
+
+ protected:
+  ForwardResult forward_fields(const detail::Fields& fields, const std::vector<FileTask>& files,
+                               const OperatorOptions& options, const Context& ctx) const override;
 
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// The operator's forward, adjoint and adjoint test (operator.hpp) from a packed operator: same semantics,
-// same results (forward bit-for-bit, adjoint to rounding). Every observation of `files` must be in the packed
-// operator (Error naming the observation otherwise: re-pack after changing the obsdb).
-ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files, const PackedOperator& op,
-                      const OperatorOptions& options, const Context& ctx);
-AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
-                      const PackedOperator& op, const OperatorOptions& options, const Context& ctx);
-AdjointTestResult adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
-                               const std::vector<FileTask>& files, const PackedOperator& op,
-                               const OperatorOptions& options, const Context& ctx, std::uint64_t seed);
 
 }  // namespace fluxkit::transport

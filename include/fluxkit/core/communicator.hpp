@@ -1,18 +1,21 @@
-// MPI for the verbs that split work across processes and machines (`mpirun -n N fluxkit reconstruct ...`).
-// MPI is initialised only when the process was launched by an MPI launcher; otherwise this is rank 0 of 1.
+// The processes a run is split across: rank 0 of 1 (serial), or the ranks of MPI_COMM_WORLD. MPI is used
+// only when asked for (`--mpi`): a fluxkit started by a program that itself runs under mpirun/srun (LUMIA,
+// say) inherits the launcher's environment but must not call MPI_Init in a child process.
 #pragma once
 
 #include <span>
 #include <vector>
 
-namespace fluxkit::cli {
+namespace fluxkit {
 
-class MpiSession {
+class Communicator {
  public:
-  MpiSession();
-  ~MpiSession();
-  MpiSession(const MpiSession&) = delete;
-  MpiSession& operator=(const MpiSession&) = delete;
+  // `use_mpi`: initialise MPI (MPI_THREAD_FUNNELED) and run as a rank of MPI_COMM_WORLD; Error when fluxkit
+  // was built without MPI. Otherwise rank 0 of 1, and MPI is never touched.
+  explicit Communicator(bool use_mpi = false);
+  ~Communicator();  // MPI_Finalize when MPI was initialised
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -36,4 +39,4 @@ class MpiSession {
   bool active_ = false;
 };
 
-}  // namespace fluxkit::cli
+}  // namespace fluxkit

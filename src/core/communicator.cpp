@@ -1,26 +1,21 @@
-#include "mpi_session.hpp"
+#include "fluxkit/core/communicator.hpp"
 
 #include <algorithm>
 #include <cstdlib>
-#include <initializer_list>
+
+#include "fluxkit/core/error.hpp"
 
 #ifdef FLUXKIT_HAVE_MPI
 #include <mpi.h>
 #endif
 
-namespace fluxkit::cli {
+namespace fluxkit {
 
-namespace {
-bool launched_by_mpi() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"})
-    if (std::getenv(v) != nullptr) return true;
-  return false;
-}
-}  // namespace
-
-MpiSession::MpiSession() {
-#ifdef FLUXKIT_HAVE_MPI
-  if (!launched_by_mpi()) return;
+Communicator::Communicator(bool use_mpi) {
+  if (!use_mpi) return;
+#ifndef FLUXKIT_HAVE_MPI
+  throw Error("--mpi: this fluxkit was built without MPI");
+#else
   int provided = 0;
   MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
@@ -35,19 +30,19 @@ MpiSession::MpiSession() {
 #endif
 }
 
-MpiSession::~MpiSession() {
+Communicator::~Communicator() {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_) MPI_Finalize();
 #endif
 }
 
-void MpiSession::barrier() const {
+void Communicator::barrier() const {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_) MPI_Barrier(MPI_COMM_WORLD);
 #endif
 }
 
-long long MpiSession::sum(long long value) const {
+long long Communicator::sum(long long value) const {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_) {
     long long total = 0;
@@ -58,7 +53,7 @@ long long MpiSession::sum(long long value) const {
   return value;
 }
 
-double MpiSession::sum(double value) const {
+double Communicator::sum(double value) const {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_) {
     double total = 0;
@@ -69,7 +64,7 @@ double MpiSession::sum(double value) const {
   return value;
 }
 
-std::vector<double> MpiSession::gather(std::span<const double> local) const {
+std::vector<double> Communicator::gather(std::span<const double> local) const {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_ && size_ > 1) {
     const int n = static_cast<int>(local.size());
@@ -92,7 +87,7 @@ std::vector<double> MpiSession::gather(std::span<const double> local) const {
   return {local.begin(), local.end()};
 }
 
-void MpiSession::reduce_sum(std::vector<double>& data) const {
+void Communicator::reduce_sum(std::vector<double>& data) const {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_ && size_ > 1) {
     constexpr std::size_t kChunk = std::size_t{1} << 26;  // MPI counts are int
@@ -109,11 +104,11 @@ void MpiSession::reduce_sum(std::vector<double>& data) const {
 #endif
 }
 
-void MpiSession::abort(int code) const {
+void Communicator::abort(int code) const {
 #ifdef FLUXKIT_HAVE_MPI
   if (active_ && size_ > 1) MPI_Abort(MPI_COMM_WORLD, code);
 #endif
   std::exit(code);
 }
 
-}  // namespace fluxkit::cli
+}  // namespace fluxkit
