@@ -387,8 +387,8 @@ RunSummary run(const RunOptions& o, const Context& base_ctx, const Communicator&
   const RcFile rc = RcFile::parse_file(o.rc);
   const std::vector<std::string> categories = rc.get_list("emissions.categories");
   if (categories.empty()) throw FileError(o.rc.string(), "emissions.categories", "no category");
-  spdlog::debug("rc {}: categories {}; db {}; emis {}", o.rc.string(), fmt::join(categories, ", "), o.db.string(),
-                o.emis.string());
+  spdlog::debug("rc {}: categories {}; db {}; emis {}", o.rc.string(), fmt::join(categories, ", "),
+                o.db.string(), o.emis.string());
   std::optional<AdjointSetup> adj;
   if (o.adjoint || o.adjtest) adj = adjoint_setup(rc, categories, o.adjoint);
 
@@ -442,10 +442,10 @@ RunSummary run(const RunOptions& o, const Context& base_ctx, const Communicator&
   for (const auto& f : mine)
     my_obs += f.obs.size();
   spdlog::info(
-      "{} observations in {} footprint files ({}); {} without footprint, {} without time; {} rank{} x {} "
-      "thread{}",
-      work.observations, work.files.size(), mb(work.bytes), work.without_path, work.without_time, comm.size(),
-      comm.size() == 1 ? "" : "s", ctx.threads, ctx.threads == 1 ? "" : "s");
+      "{} observations in {} footprint files ({}); {} without footprint, {} without time; {} x {} thread{}",
+      work.observations, work.files.size(), mb(work.bytes), work.without_path, work.without_time,
+      comm.active() ? fmt::format("{} MPI rank{}", comm.size(), comm.size() == 1 ? "" : "s") : "no MPI",
+      ctx.threads, ctx.threads == 1 ? "" : "s");
 
   auto source = make_file_footprint_source(
       [format = o.footprint_format](const fs::path& p) { return open_footprint_file(p, format); });

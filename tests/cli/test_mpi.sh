@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `mpirun -n 2 fluxkit reconstruct` writes the same caches, byte for byte, as a 1-rank run.
+# `mpirun -n 2 fluxkit --mpi reconstruct` writes the same caches, byte for byte, as a 1-rank run.
 #   FLUXKIT=<fluxkit> bash tests/cli/test_mpi.sh <workdir>
 set -euo pipefail
 : "${FLUXKIT:?FLUXKIT must name the fluxkit binary}"
@@ -44,9 +44,9 @@ TOML
 "$FLUXKIT" prepare --config case.toml
 "$FLUXKIT" train --config case.toml
 # Same command line and config for both runs (the provenance is part of the files), into the same directory.
-"$FLUXKIT" reconstruct --config case.toml --output-dir caches
+mpirun -n 1 "$FLUXKIT" --mpi reconstruct --config case.toml --output-dir caches
 mv caches one_rank
-mpirun -n 2 "$FLUXKIT" reconstruct --config case.toml --output-dir caches
+mpirun -n 2 "$FLUXKIT" --mpi reconstruct --config case.toml --output-dir caches
 mv caches two_ranks
 n=0
 while IFS= read -r f; do

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `mpirun -n 2 fluxkit transport`: observations split by footprint file over 2 ranks (balanced by non-zeros).
+# `mpirun -n 2 fluxkit --mpi transport`: observations split by footprint file over 2 ranks (balanced by non-zeros).
 # The forward db is identical to a 1-rank run (from the files and from a packed operator), the adjoint equal
 # to rounding, the adjoint test passes, and an error on one rank fails the run with the db intact and no
 # check file.
@@ -19,14 +19,27 @@ fail() {
   exit 1
 }
 csv_of() { tar -xzOf "$1" observations.csv; }
-MPI=(mpirun -n 2 "$FLUXKIT")
+MPI=(mpirun -n 2 "$FLUXKIT" --mpi)
 T=(transport --rc transport.rc --verbosity WARNING)
 
 "$FLUXKIT" synth footprints --output-dir case --observations 90 --seed 5 --verbosity warn
 cp case/transport.rc case/fluxes.nc .
 cp case/observations.tar.gz original.tar.gz
 
-# Forward: 1 rank, 2 ranks, 2 ranks from a packed operator.
+# MPI only when asked for: under mpirun's environment but without --mpi, fluxkit runs serially (as a child of
+# an MPI program such as LUMIA under mpirun/srun would), and says so.
+mpirun -n 1 "$FLUXKIT" transport --rc transport.rc --db original.tar.gz --adjtest --verbosity INFO >serial.out 2>&1 ||
+  fail "mpirun -n 1 without --mpi: $(cat serial.out)"
+grep -qF "no MPI x" serial.out || fail "mpirun -n 1 without --mpi runs without MPI: $(cat serial.out)"
+OMPI_COMM_WORLD_SIZE=1 PMI_SIZE=1 PMIX_RANK=0 "$FLUXKIT" transport --rc transport.rc --db original.tar.gz --adjtest \
+  --verbosity INFO >serial_env.out 2>&1 || fail "an MPI launcher's environment without --mpi: $(cat serial_env.out)"
+grep -qF "no MPI x" serial_env.out || fail "an MPI launcher's environment without --mpi: $(cat serial_env.out)"
+"${MPI[@]}" transport --rc transport.rc --db original.tar.gz --adjtest --verbosity INFO >ranks.out 2>&1 ||
+  fail "2 ranks with --mpi: $(cat ranks.out)"
+grep -qF "2 MPI ranks x" ranks.out || fail "2 ranks with --mpi say so: $(cat ranks.out)"
+echo "ok    MPI only with --mpi (mpirun -n 1 and a launcher's environment without it run serially)"
+
+# Forward: 1 rank, 2 ranks (sharing the operator cache), 2 ranks from a packed operator.
 cp original.tar.gz one.tar.gz
 "$FLUXKIT" "${T[@]}" --db one.tar.gz -f --emis fluxes.nc
 cp original.tar.gz two.tar.gz
@@ -75,4 +88,4 @@ grep -qF "$(basename "$victim")" broken.out || fail "the error names the file: $
 cmp -s broken.tar.gz original.tar.gz || fail "the db unchanged after the failure"
 [[ ! -e broken.ok ]] || fail "no check file after the failure"
 echo "ok    an error on one rank: exit $status, db intact, no check file"
-echo "4 passed, 0 failed"
+echo "5 passed, 0 failed"
