@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # fluxkit transport against LUMIA v2020's own transport/lagrange_mp.py, on one synthetic case, in one run:
-# the whole command as LUMIA calls it (wall time and peak RSS from /usr/bin/time), forward and adjoint, for
+# the whole command as LUMIA calls it (wall time, CPU time and peak RSS from /usr/bin/time), forward and
+# adjoint, for
 #   - LUMIA's lagrange_mp.py --serial (one process, as its parallel path runs each chunk);
 #   - fluxkit from the footprint files, through python/lumia/lagrange_mp.py (what LUMIA runs when its rc
 #     names that script), with --serial (one thread) and with all cores;
 #   - fluxkit from a packed operator (`fluxkit transport pack`, written once, then --packed);
+#   - with a fluxkit that has the operator cache: its first call (packs) and later calls (the files rows
+#     above then run with --no-operator-cache);
 # plus `transport pack` itself, an idle fluxkit process, and, when build/bench/bench_transport exists, the
 # HDF5 I/O floor of the same footprint files (open and read every dataset with the HDF5 C API).
 # Then checks that the outputs agree with LUMIA's: forward columns (foreground, totals, model, one per
 # category) to 1e-6 relative, adjoint fields to 1e-6 of the field's largest |value| (LUMIA rounds each
-# adjoint increment to float32); exits 1 if not. Ends with a table.
+# adjoint increment to float32); exits 1 if not. Ends with a table and fluxkit's memory against its budget.
+# On a shared machine compare CPU times: wall times there depend on the other jobs.
 #
 #   LUMIA_DIR=/path/to/lumia-v2020 bench/compare_lumia.sh [observations] [workdir]
 #
