@@ -45,17 +45,25 @@ demo: build
 	  --out demo/transport/operator.fkop
 	build/fluxkit transport --adjoint --adjtest --packed demo/transport/operator.fkop --rc demo/transport/transport.rc \
 	  --db demo/transport/observations.tar.gz --emis demo/transport/adjoint_packed.nc
+	@echo "The same forward and adjoint as LUMIA v2020 starts them (python <model.transport.exec> ...), through the shim:"
+	cp demo/transport/observations.tar.gz demo/transport/observations_lumia.tar.gz
+	FLUXKIT=$(CURDIR)/build/fluxkit /usr/bin/python3 python/lumia/lagrange_mp.py --forward --rc demo/transport/transport.rc \
+	  --db demo/transport/observations_lumia.tar.gz --emis demo/transport/fluxes.nc --checkfile demo/transport/lumia_forward.ok
+	FLUXKIT=$(CURDIR)/build/fluxkit /usr/bin/python3 python/lumia/lagrange_mp.py --adjoint --rc demo/transport/transport.rc \
+	  --db demo/transport/observations_lumia.tar.gz --emis demo/transport/adjoint_lumia.nc --checkfile demo/transport/lumia_adjoint.ok
 	@echo
 	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
 	@echo "validation_mse.csv: demo/models/; caches: demo/reconstruction/; tables: demo/evaluation/;"
 	@echo "transport case (footprints, obsdb with the forward columns, fluxes, adjoint.nc, the packed operator"
-	@echo "operator.fkop and adjoint_packed.nc from it): demo/transport/"
+	@echo "operator.fkop and adjoint_packed.nc from it, the operator cache under run/, the runs through LUMIA's shim"
+	@echo "python/lumia/lagrange_mp.py: observations_lumia.tar.gz, adjoint_lumia.nc): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
 
 bench: build
 	build/bench/bench_synth_ocean
 	build/bench/bench_models
 	build/bench/bench_transport
+	bench/startup.sh build/fluxkit
 
 # Training throughput against the same models in Debian's python3-torch.
 bench-training: build

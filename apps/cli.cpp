@@ -13,9 +13,6 @@
 #include "fluxkit/synth/footprints.hpp"
 #include "fluxkit/synth/ocean.hpp"
 #include "fluxkit/training/train.hpp"
-#ifdef FLUXKIT_HAVE_TORCH
-#include "fluxkit/core/torch_runtime.hpp"
-#endif
 
 namespace fluxkit::cli {
 
@@ -37,13 +34,6 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<EvaluateParams>{});
 }
 }  // namespace
-
-void register_builtin_models() {
-  register_xgboost_model();
-#ifdef FLUXKIT_HAVE_TORCH
-  register_torch_models();
-#endif
-}
 
 void register_sections() {
   for_each_section([](auto tag) { config::register_section<typename decltype(tag)::type>(); });
@@ -119,9 +109,6 @@ Invocation prepare(const GlobalOptions& g, const SectionFlags& flags) {
   const auto run = inv.doc.get<RunParams>();
   spdlog::set_level(parse_log_level(run.verbosity));
   inv.ctx = make_context(run);
-#ifdef FLUXKIT_HAVE_TORCH
-  configure_torch(inv.ctx);
-#endif
   inv.command_line = g.command_line;
   spdlog::debug("context: {} threads, seed {}, device {}", inv.ctx.threads, inv.ctx.seed,
                 device_name(inv.ctx.device));

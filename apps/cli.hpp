@@ -79,13 +79,11 @@ struct Invocation {
 };
 
 // Loads --config (or an empty config), applies --set and the section flags, checks every section, configures
-// logging and, when built with libtorch, its thread pool.
+// logging. (The torch plugin applies the context's threads to libtorch when a model runs.)
 Invocation prepare(const GlobalOptions& g, const SectionFlags& flags);
 
 // Every config section fluxkit knows, in documentation order.
 void register_sections();
-// The model types this build has (the neural networks need libtorch).
-void register_builtin_models();
 std::string config_docs_markdown();
 std::string effective_config_toml(const config::Document& doc);
 void check_all_sections(const config::Document& doc);

@@ -21,7 +21,8 @@ void add_reconstruct_command(CLI::App& app, GlobalOptions& g) {
   cmd->add_flag("--force", force, "Rebuild caches even when they are up to date");
   flags.add<ReconstructParams>(cmd);
   cmd->callback([&g] {
-    const Communicator mpi(g.mpi);
+    const auto mpi_ptr = Communicator::make(g.mpi);
+    const Communicator& mpi = *mpi_ptr;
     try {
       const Invocation inv = prepare(g, flags);
       const auto params = inv.doc.get<ReconstructParams>();

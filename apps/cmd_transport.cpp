@@ -177,7 +177,8 @@ void add_transport_command(CLI::App& app, GlobalOptions& g) {
     if (!a.forward && !a.adjoint && !a.adjtest)
       throw CLI::ValidationError("transport",
                                  "nothing to do: give --forward/-f, --adjoint/-a and/or --adjtest");
-    const Communicator comm(g.mpi);
+    const auto comm_ptr = Communicator::make(g.mpi);
+    const Communicator& comm = *comm_ptr;
     try {
       run_transport(a, g, comm);
     } catch (const std::exception& e) {

@@ -8,16 +8,13 @@
 #include "cmd_transport.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/log.hpp"
+#include "fluxkit/core/plugin.hpp"
 #include "fluxkit/version.hpp"
-#ifdef FLUXKIT_HAVE_TORCH
-#include "fluxkit/core/torch_runtime.hpp"
-#endif
 
 int main(int argc, char** argv) {
   using namespace fluxkit;
   init_logging(spdlog::level::info);
   cli::register_sections();
-  cli::register_builtin_models();
 
   CLI::App app{
       "fluxkit: surface CO2 fluxes. Reconstructs air-sea CO2 fluxes of ocean models from time-lagged\n"
@@ -26,9 +23,8 @@ int main(int argc, char** argv) {
       "fluxkit"};
   app.set_version_flag("--version", [] {
     std::string v = fmt::format("fluxkit {} (commit {})", kVersion, kGitCommit);
-#ifdef FLUXKIT_HAVE_TORCH
-    v += "\n" + torch_description();
-#endif
+    for (const char* plugin : {"torch", "xgboost", "mpi"})
+      v += fmt::format("\nplugin {}: {}", plugin, plugin_available(plugin) ? "available" : "not built");
     return v;
   });
   cli::GlobalOptions global;

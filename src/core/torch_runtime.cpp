@@ -11,7 +11,7 @@
 namespace fluxkit {
 
 void configure_torch(const Context& ctx) {
-  at::set_num_threads(ctx.threads);
+  if (at::get_num_threads() != ctx.threads) at::set_num_threads(ctx.threads);
   if (ctx.device == Device::Cuda && !torch::cuda::is_available())
     throw Error(
         "device 'cuda' requested, but this libtorch has no usable CUDA device (build against a "

@@ -5,8 +5,12 @@
 #include <mutex>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "fluxkit/core/error.hpp"
+#include "fluxkit/core/plugin.hpp"
+#include "fluxkit/models/torch_models.hpp"
+#include "fluxkit/models/xgboost_model.hpp"
 
 namespace fluxkit {
 
@@ -31,14 +35,37 @@ void Model::import_state_dict(const std::vector<std::pair<std::string, StateTens
 }
 
 namespace {
-std::map<std::string, ModelInfo, std::less<>>& registry() {
-  static std::map<std::string, ModelInfo, std::less<>> r;
+
+// The built-in model types: the one list every command, config and help text draws from.
+std::map<std::string, ModelInfo, std::less<>> builtin_models() {
+  std::map<std::string, ModelInfo, std::less<>> r;
+  for (ModelInfo info : {
+           ModelInfo{"mlp", std::string(MlpParams::kDoc), WindowLayout::Flat, {}, "torch"},
+           ModelInfo{"lstm", std::string(LstmParams::kDoc), WindowLayout::Sequence, {}, "torch"},
+           ModelInfo{
+               "attention_lstm", std::string(AttentionLstmParams::kDoc), WindowLayout::Sequence, {}, "torch"},
+           ModelInfo{"xgboost", std::string(XGBoostParams::kDoc), WindowLayout::Flat, {}, "xgboost"},
+       })
+    r.emplace(info.type, std::move(info));
   return r;
 }
-std::mutex& registry_mutex() {
-  static std::mutex m;
+
+std::map<std::string, ModelInfo, std::less<>>& registry() {
+  static std::map<std::string, ModelInfo, std::less<>> r = builtin_models();
+  return r;
+}
+std::recursive_mutex& registry_mutex() {
+  static std::recursive_mutex m;  // recursive: loading a plugin registers from inside find_model
   return m;
 }
+
+std::vector<std::string> names() {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : registry())
+    out.push_back(k);
+  return out;
+}
+
 }  // namespace
 
 void register_model(ModelInfo info) {
@@ -46,24 +73,27 @@ void register_model(ModelInfo info) {
   registry()[info.type] = std::move(info);
 }
 
+void provide_model_factory(std::string_view type, ModelFactory factory) {
+  std::lock_guard lock(registry_mutex());
+  auto it = registry().find(type);
+  if (it == registry().end()) throw Error(fmt::format("a plugin provides the unknown model type '{}'", type));
+  it->second.factory = std::move(factory);
+}
+
 std::vector<std::string> registered_models() {
   std::lock_guard lock(registry_mutex());
-  std::vector<std::string> out;
-  for (const auto& [k, v] : registry())
-    out.push_back(k);
-  return out;
+  return names();
 }
 
 const ModelInfo& find_model(std::string_view type) {
   std::lock_guard lock(registry_mutex());
   auto it = registry().find(type);
-  if (it == registry().end()) {
-    std::vector<std::string> names;
-    for (const auto& [k, v] : registry())
-      names.push_back(k);
+  if (it == registry().end())
+    throw Error(fmt::format("unknown model type '{}' (known types: {})", type, fmt::join(names(), ", ")));
+  if (!it->second.factory && !it->second.plugin.empty()) load_plugin(it->second.plugin);
+  if (!it->second.factory)
     throw Error(
-        fmt::format("unknown model type '{}' (available in this build: {})", type, fmt::join(names, ", ")));
-  }
+        fmt::format("model type '{}': its plugin '{}' registered no factory", type, it->second.plugin));
   return it->second;
 }
 

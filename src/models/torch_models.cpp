@@ -1,6 +1,7 @@
 // The neural networks (spec §4.1-§4.3) and their fit loop, on libtorch. The only translation unit besides
 // torch_runtime.cpp that includes torch/torch.h (slow to compile).
 #include "fluxkit/models/torch_models.hpp"
+#include "fluxkit/core/torch_runtime.hpp"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -224,6 +225,7 @@ double TorchModel::evaluate(const SampleStore& store, torch::Device device) {
 
 FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validation,
                           const TrainOptions& options, const Context& ctx) {
+  configure_torch(ctx);
   check_store(train);
   check_store(validation);
   if (train.windows() == 0 || validation.windows() == 0)
@@ -379,6 +381,7 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
 
 void TorchModel::predict(std::span<const float> x, std::size_t n, std::span<float> y,
                          const Context& ctx) const {
+  configure_torch(ctx);
   const std::size_t width = row_width();
   if (x.size() != n * width || y.size() != n)
     throw Error(fmt::format("{}: predict needs {} inputs and {} outputs for {} windows, got {} and {}", type_,
@@ -510,6 +513,7 @@ class AttentionLstmModel final : public TorchModel {
   void predict_with_attention(std::span<const float> x, std::size_t n, std::span<float> y,
                               std::span<float> alpha, std::span<float> beta,
                               const Context& ctx) const override {
+    configure_torch(ctx);
     const std::size_t W = shape_.window, F = shape_.features.size();
     if (x.size() != n * W * F || y.size() != n || alpha.size() != n * W * F || beta.size() != n * W)
       throw Error(
@@ -557,20 +561,21 @@ class AttentionLstmModel final : public TorchModel {
 }  // namespace
 
 void register_torch_models() {
-  register_model({"mlp", std::string(MlpParams::kDoc), WindowLayout::Flat,
-                  [](const InputShape& s, const toml::table& hp) {
-                    return std::unique_ptr<Model>(std::make_unique<MlpModel>(s, read_params<MlpParams>(hp)));
-                  }});
-  register_model({"lstm", std::string(LstmParams::kDoc), WindowLayout::Sequence,
-                  [](const InputShape& s, const toml::table& hp) {
-                    return std::unique_ptr<Model>(
-                        std::make_unique<LstmModel>(s, read_params<LstmParams>(hp)));
-                  }});
-  register_model({"attention_lstm", std::string(AttentionLstmParams::kDoc), WindowLayout::Sequence,
-                  [](const InputShape& s, const toml::table& hp) {
-                    return std::unique_ptr<Model>(
-                        std::make_unique<AttentionLstmModel>(s, read_params<AttentionLstmParams>(hp)));
-                  }});
+  provide_model_factory("mlp", [](const InputShape& s, const toml::table& hp) {
+    return std::unique_ptr<Model>(std::make_unique<MlpModel>(s, read_params<MlpParams>(hp)));
+  });
+  provide_model_factory("lstm", [](const InputShape& s, const toml::table& hp) {
+    return std::unique_ptr<Model>(std::make_unique<LstmModel>(s, read_params<LstmParams>(hp)));
+  });
+  provide_model_factory("attention_lstm", [](const InputShape& s, const toml::table& hp) {
+    return std::unique_ptr<Model>(
+        std::make_unique<AttentionLstmModel>(s, read_params<AttentionLstmParams>(hp)));
+  });
 }
+
+namespace {
+// Loading the plugin registers its factories.
+[[maybe_unused]] const bool kRegistered = (register_torch_models(), true);
+}  // namespace
 
 }  // namespace fluxkit

@@ -49,37 +49,6 @@ namespace fluxkit {
 
 namespace fs = std::filesystem;
 
-void XGBoostParams::validate() const {
-  auto in_unit = [&](std::string_view key, double v, bool zero_ok) {
-    if (!(zero_ok ? v >= 0 : v > 0) || !(v <= 1))
-      config::invalid(kSection, key, fmt::format("must be in {}0, 1], got {}", zero_ok ? "[" : "(", v));
-  };
-  auto non_negative = [&](std::string_view key, double v) {
-    if (!(v >= 0) || !std::isfinite(v))
-      config::invalid(kSection, key, fmt::format("must be a finite value >= 0, got {}", v));
-  };
-  if (booster != "gbtree" && booster != "dart")
-    config::invalid(kSection, "booster", fmt::format("must be `gbtree` or `dart`, got '{}'", booster));
-  if (n_estimators < 1 || n_estimators > 1000000)
-    config::invalid(kSection, "n_estimators", fmt::format("must be in [1, 1000000], got {}", n_estimators));
-  if (max_depth < 1 || max_depth > 64)
-    config::invalid(kSection, "max_depth", fmt::format("must be in [1, 64], got {}", max_depth));
-  in_unit("learning_rate", learning_rate, false);
-  in_unit("subsample", subsample, false);
-  in_unit("colsample_bytree", colsample_bytree, false);
-  non_negative("gamma", gamma);
-  non_negative("reg_lambda", reg_lambda);
-  non_negative("reg_alpha", reg_alpha);
-  non_negative("min_child_weight", min_child_weight);
-  in_unit("rate_drop", rate_drop, true);
-  if (early_stopping_rounds < 0)
-    config::invalid(kSection, "early_stopping_rounds",
-                    fmt::format("must be >= 0 (0 = off), got {}", early_stopping_rounds));
-  if (tree_method != "hist" && tree_method != "approx" && tree_method != "exact")
-    config::invalid(kSection, "tree_method",
-                    fmt::format("must be `hist`, `approx` or `exact`, got '{}'", tree_method));
-}
-
 namespace {
 
 // ---- XGBoost C API plumbing -------------------------------------------------------------------------------
@@ -515,12 +484,17 @@ void XGBoostModel::load_weights(const fs::path& dir) {
 }  // namespace
 
 void register_xgboost_model() {
-  register_model({"xgboost", std::string(XGBoostParams::kDoc), WindowLayout::Flat,
-                  [](const InputShape& shape, const toml::table& hp) -> std::unique_ptr<Model> {
-                    return std::make_unique<XGBoostModel>(
-                        shape, config::Document::from_section(XGBoostParams::kSection, hp, "<model artifact>")
-                                   .get<XGBoostParams>());
-                  }});
+  provide_model_factory(
+      "xgboost", [](const InputShape& shape, const toml::table& hp) -> std::unique_ptr<Model> {
+        return std::make_unique<XGBoostModel>(
+            shape, config::Document::from_section(XGBoostParams::kSection, hp, "<model artifact>")
+                       .get<XGBoostParams>());
+      });
 }
+
+namespace {
+// Loading the plugin registers its factory.
+[[maybe_unused]] const bool kRegistered = (register_xgboost_model(), true);
+}  // namespace
 
 }  // namespace fluxkit

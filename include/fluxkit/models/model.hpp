@@ -93,19 +93,27 @@ class Model {
   virtual void load_weights(const std::filesystem::path& dir) = 0;
 };
 
-// The registry: model type -> factory building an untrained model from its hyper-parameters.
+// The registry: model type -> factory building an untrained model from its hyper-parameters. The built-in
+// types are listed once in model.cpp with their description, layout and the plugin that provides their
+// factory (core/plugin.hpp); the plugin is loaded the first time a model of its types is made, so listing
+// the types never loads libtorch or XGBoost.
 using ModelFactory =
     std::function<std::unique_ptr<Model>(const InputShape&, const toml::table& hyper_parameters)>;
-
 struct ModelInfo {
   std::string type;
   std::string description;
   WindowLayout layout;
-  ModelFactory factory;
+  ModelFactory factory;  // empty until the plugin is loaded
+  std::string plugin;    // "torch", "xgboost"; "" = none (types registered in process, e.g. by tests)
 };
-
+// Adds or replaces a type (with its factory).
 void register_model(ModelInfo info);
-const ModelInfo& find_model(std::string_view type);  // throws Error listing the registered types
+// Sets the factory of a built-in type (what a plugin does when it is loaded). Error for an unknown type.
+void provide_model_factory(std::string_view type, ModelFactory factory);
+// The type, its factory loaded (its plugin loaded on first use). Error listing the types for an unknown
+// type; FileError naming the plugin when it cannot be loaded.
+const ModelInfo& find_model(std::string_view type);
+// Every type, built-in and registered, sorted; none of their plugins is loaded.
 std::vector<std::string> registered_models();
 std::unique_ptr<Model> make_model(std::string_view type, const InputShape& shape,
                                   const toml::table& hyper_parameters);
