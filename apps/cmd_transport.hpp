@@ -1,5 +1,5 @@
-// `fluxkit transport`: the Lagrangian transport operator, a drop-in for LUMIA's lagrange_mp.py (spec
-// transport.md §3).
+// `fluxkit transport`: the Lagrangian transport operator, a drop-in for LUMIA's lagrange_mp.py
+// (docs/transport.md).
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -1020,9 +1020,8 @@ SynthFootprintSummary generate_footprints(const SynthFootprintParams& p, const C
   const fs::path run_dir = out_dir / "run";
   fs::create_directories(run_dir);
   if (run_dir.string().find("obs") != std::string::npos)
-    spdlog::warn(
-        "path.run '{}' contains 'obs': LUMIA's parallel adjoint would mangle its chunk names (spec §9)",
-        run_dir.string());
+    spdlog::warn("path.run '{}' contains 'obs': LUMIA's parallel adjoint would mangle its chunk names",
+                 run_dir.string());
   sum.rc_file = out_dir / "transport.rc";
   write_text_atomic(sum.rc_file, rc_text(p, grid, flux_start, flux_end, run_dir, ctx.seed));
   return sum;

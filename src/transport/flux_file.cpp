@@ -1,4 +1,4 @@
-// The LUMIA flux file (spec transport.md §4; lumia/formatters/lagrange.py ReadStruct/WriteStruct), netCDF-4:
+// The LUMIA flux file  (docs/transport.md; lumia/formatters/lagrange.py ReadStruct/WriteStruct), netCDF-4:
 //   dimension time_components = 6 (root)
 //   group <category>: dimensions nt, nlat, nlon
 //     double emis(nt, nlat, nlon)            [umol m-2 s-1]

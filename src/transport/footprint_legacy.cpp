@@ -1,4 +1,4 @@
-// The legacy LUMIA footprint file (spec transport.md §5), HDF5:
+// The legacy LUMIA footprint file (docs/transport.md), HDF5:
 //   /latitudes, /longitudes                 float64 cell centres (ignored by LUMIA v2020; grid())
 //   /<obs %Y%m%d%H%M%S>/<T1>_<T2>/resp      float32 sensitivities, ppm per (umol m-2 s-1)
 //                                /ilats    int32 0-based row indices into the flux grid (fallback name ilat)

@@ -1,4 +1,4 @@
-// The LUMIA v2 footprint file (spec transport.md §11, lumia transport/transport.py LumiaFootprintFile), HDF5:
+// The LUMIA v2 footprint file (docs/transport.md; lumia transport/transport.py LumiaFootprintFile), HDF5:
 //   root attributes  start  '%Y-%m-%d %H:%M:%S' (the origin of the time indices), tres (time step, seconds)
 //   /latitudes, /longitudes   cell centres (grid())
 //   /<obsid>/itims, ilats, ilons (int32), sensi (float32, FLEXPART units s m3 kg-1)

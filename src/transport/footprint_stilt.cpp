@@ -1,4 +1,4 @@
-// STILT sparse footprint files (spec transport.md §11, lumia transport/stilt.py StiltFootprintFile), netCDF-4
+// STILT sparse footprint files (docs/transport.md; lumia transport/stilt.py StiltFootprintFile), netCDF-4
 // (read here as the HDF5 file it is; a netCDF-3 classic file is reported as such, see open_hdf5_file):
 //   global attributes  Footprints_receptor ("...: CODE; ..."), sampling_height ("<n> m"), lon_ll, lat_ll
 //   (lower-left

@@ -1,4 +1,4 @@
-// The LUMIA observation database (spec transport.md §6): a gzip-compressed POSIX tar with three CSV members
+// The LUMIA observation database (docs/transport.md): a gzip-compressed POSIX tar with three CSV members
 // as pandas writes them. Read and written here with zlib and a small tar reader/writer:
 // - gzip: RFC 1952, several members and trailing zero padding accepted (as Python's gzip module does), CRC
 // and

@@ -38,7 +38,7 @@ OperatorOptions with_flux_grid(const FluxFile& flux, const OperatorOptions& opti
 
 // How the indices of a footprint file map onto the flux grid. A file that states no grid, or the flux grid
 // itself, maps 1:1 (indices outside the flux grid are an error). A file whose grid contains the flux grid as
-// an aligned sub-window (a STILT domain larger than the region, spec §11) is shifted by (di, dj); cells of
+// an aligned sub-window (a STILT domain larger than the region) is shifted by (di, dj); cells of
 // the file's grid outside the flux grid are discarded, as LUMIA's STILT reader does, and indices outside the
 // file's own grid are an error.
 struct IndexMap {

@@ -1,4 +1,4 @@
-// LUMIA rc files (lumia/Tools/rctools.py; spec transport.md §7).
+// LUMIA rc files (lumia/Tools/rctools.py; docs/transport.md).
 //
 // Parsing follows rctools.rc.read line by line: blank lines and lines starting with '!' are dropped,
 // everything from the first '!' on is a comment, lines starting with '#' are directives ("#include <file>")

@@ -1,5 +1,5 @@
-// `fluxkit synth footprints`: a synthetic LUMIA transport case in LUMIA's own formats (spec transport.md
-// §4-§7):
+// `fluxkit synth footprints`: a synthetic LUMIA transport case in LUMIA's own formats
+// (docs/synthetic-footprints.md):
 //   <output_dir>/footprints/<code>.<height>m.<YYYY-MM>.h5   legacy HDF5 footprints, one file per station and
 //   month <output_dir>/observations.tar.gz                          obsdb (observations.csv, sites.csv,
 //   files.csv) <output_dir>/fluxes.nc                                    flux file, one group per category,

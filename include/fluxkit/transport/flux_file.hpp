@@ -1,4 +1,4 @@
-// The LUMIA flux file (spec transport.md §4): netCDF-4 with one group per category holding emis(nt, nlat,
+// The LUMIA flux file (docs/transport.md): netCDF-4 with one group per category holding emis(nt, nlat,
 // nlon) [umol m-2 s-1], times_start/times_end(nt, 6) as (Y, M, D, h, m, s), lats(nlat), lons(nlon) (cell
 // centres), optionally area_m2(nlat, nlon). Fields are row-major [t][lat][lon], double.
 #pragma once

@@ -1,5 +1,5 @@
 // Footprints: per observation, sparse sensitivities K[t, i, j] over time slices, in ppm per (umol m-2 s-1)
-// (spec transport.md §5, §11). One interface over the on-disk formats, with a registry by name:
+// (docs/transport.md). One interface over the on-disk formats, with a registry by name:
 //   "legacy"   LUMIA v2020 HDF5: one group per obs (%Y%m%d%H%M%S), sub-groups <T1>_<T2> per slice (only T1 >
 //   T2
 //              used, as [T2, T1); "start_end" junk groups skipped), datasets resp/ilats/ilons (fallback

@@ -1,4 +1,4 @@
-// The LUMIA observation database (spec transport.md §6): a gzip-compressed tar with observations.csv,
+// The LUMIA observation database (docs/transport.md): a gzip-compressed tar with observations.csv,
 // sites.csv and files.csv at the archive root. Columns fluxkit does not know are carried through untouched.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The Lagrangian transport operator (spec transport.md §2, §5, §8, §9), independent of file formats: it works
+// The Lagrangian transport operator (docs/transport.md), independent of file formats: it works
 // on footprints (FootprintSource) and flux fields in memory.
 //
 //   forward   y[o, c] = sum_{slices s of o} sum_k resp[s, k] * f_c[t(s), ilat[s, k], ilon[s, k]]     (ppm)
@@ -55,7 +55,7 @@ struct TimeAxis {
   bool operator==(const TimeAxis&) const = default;
   // The axis of a flux category (times_start/times_end). Error naming the category for unequal lengths.
   static TimeAxis of(const FluxCategory& category);
-  // numpy.arange(start, end, step) with ends = starts + step (the adjoint axis of the rc file, spec §7).
+  // numpy.arange(start, end, step) with ends = starts + step (the adjoint axis of the rc file).
   static TimeAxis regular(std::int64_t start, std::int64_t end, std::int64_t step);
 };
 
@@ -200,7 +200,7 @@ class Operator {
   ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files,
                         const OperatorOptions& options, const Context& ctx) const;
 
-  // Adjoint run on the given axis and grid (the rc's, spec §9). Error for a NaN dy of an observation that
+  // Adjoint run on the given axis and grid (the rc's). Error for a NaN dy of an observation that
   // contributes, indices outside the grid; FileError from the footprints.
   virtual AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,
                                 const OperatorOptions& options, const Context& ctx) const = 0;
@@ -249,7 +249,7 @@ double adjoint_test_value(double hx_y, double x_hty);
 // rank of each file; the split depends only on the weights, so every rank computes the same one.
 std::vector<int> balance_by_weight(const std::vector<std::uint64_t>& weights, int ranks);
 
-// ---- forward output columns (spec §8) ---------------------------------------------------------------------
+// ---- forward output columns ---------------------------------------------------------------------
 
 // Writes LUMIA's forward columns into the observations table (creating them in LUMIA's order when absent: id,
 // totals, model, foreground, then one per rc category): `foreground` = 0.0 on every row, then the sum of the

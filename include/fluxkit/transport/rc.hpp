@@ -1,4 +1,4 @@
-// LUMIA rc files (spec transport.md §7): `key : value` lines, `!` comments (also inline), `#include file`,
+// LUMIA rc files (docs/transport.md): `key : value` lines, `!` comments (also inline), `#include file`,
 // `${key}` substitution (falling back to environment variables), T/F booleans, comma lists (empty items
 // dropped), wildcard keys (`emissions.*.optimize` serves `emissions.<cat>.optimize`), later duplicates
 // override.
