@@ -52,6 +52,10 @@ void EvaluateParams::validate() const {
   names("models", models);
   names("experiments", experiments);
   names("regions", regions);
+  if (december != "next_year" && december != "same_year")
+    config::invalid(
+        kSection, "december",
+        fmt::format("expected \"next_year\" (meteorological DJF) or \"same_year\", got '{}'", december));
   if (years.size() != 2 || years[0] > years[1] || years[0] < 1)
     config::invalid(
         kSection, "years",
@@ -171,6 +175,20 @@ const char* season_of(int month) {
   return kSeasons[static_cast<std::size_t>(season_index(month))];
 }
 
+int season_year(int year, int month, std::string_view december) {
+  if (month < 1 || month > 12) throw Error(fmt::format("month {} is not in 1-12", month));
+  if (december != "same_year" && december != "next_year")
+    throw Error(fmt::format("december convention '{}' is not same_year or next_year", december));
+  return month == 12 && december == "next_year" ? year + 1 : year;
+}
+
+bool season_complete(int season_year, int season, int first, int last, std::string_view december) {
+  if (season_year < first || season_year > last + 1) return false;
+  if (season == 0 && december == "next_year")  // December season_year - 1, January-February season_year
+    return season_year - 1 >= first && season_year <= last;
+  return season_year <= last;
+}
+
 int wrap_month_difference(int a, int b) {
   int d = (b - a) % 12;  // (-12, 12)
   if (d > 6) d -= 12;
@@ -224,9 +242,14 @@ struct MetricRow {
   Metrics m;
 };
 
+// A row of the monthly or annual time series. Areas in m2; means over the sampled cells (area-weighted);
+// sim_integrated over every ocean cell of the region with a simulated value; *_extrapolated = the sampled
+// mean times the region's ocean area.
 struct SeriesRow {
   int year = 0, month = 0;  // month 0 for annual rows
-  double sim_mean = kNaN, rec_mean = kNaN, sim_integrated = kNaN, rec_integrated = kNaN;
+  double ocean_area = kNaN, simulated_area = kNaN, sampled_area = kNaN;
+  double sim_mean = kNaN, rec_mean = kNaN;
+  double sim_integrated = kNaN, sim_extrapolated = kNaN, rec_extrapolated = kNaN;
 };
 
 struct CycleRow {
@@ -238,14 +261,41 @@ struct Fields {
   std::size_t ny = 0, nx = 0;
   std::vector<std::int32_t> y_index, x_index;
   std::vector<double> lat, lon, area;
-  std::vector<std::int8_t> sample_mask;
+  std::vector<std::int8_t> sample_mask, region_mask;
   std::vector<float> sim_mean, rec_mean, mean_difference, rmse, pearson_r;
   std::vector<std::int32_t> n_months;
   std::string target_name, target_units, calendar;
 };
 
+// What a model was trained on, from its caches (empty experiment = unknown).
+struct TrainingRecord {
+  std::string train_experiment, validation_experiment;
+  int train_first = 0, train_last = 0, validation_first = 0, validation_last = 0;
+  bool known() const { return !train_experiment.empty(); }
+  bool operator==(const TrainingRecord&) const = default;
+  std::string describe() const {
+    if (!known()) return "unknown";
+    return fmt::format("training {} {}-{}, validation {} {}-{}", train_experiment, train_first, train_last,
+                       validation_experiment.empty() ? "?" : validation_experiment, validation_first,
+                       validation_last);
+  }
+  static TrainingRecord of(const ReconstructionCache& c) {
+    return {c.train_experiment, c.validation_experiment, c.train_first_year,
+            c.train_last_year,  c.validation_first_year, c.validation_last_year};
+  }
+  // "training" / "validation" when (experiment, year) is one of those years, else "".
+  std::string overlap(std::string_view experiment, int year) const {
+    if (train_experiment == experiment && year >= train_first && year <= train_last) return "training";
+    if (validation_experiment == experiment && year >= validation_first && year <= validation_last)
+      return "validation";
+    return "";
+  }
+};
+
 struct GroupResult {
   ModelEvaluation eval;
+  TrainingRecord training;
+  std::vector<int> overlap_years;  // evaluated years that are training or validation years
   Region region;
   IntegratedUnits integrated;
   std::vector<MetricRow> metrics;
@@ -300,13 +350,15 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
 
   // [0] unweighted, [1] area-weighted
   std::array<MetricsAccumulator, 2> overall;
-  std::array<std::vector<MetricsAccumulator>, 2> by_year, by_month, by_season;
+  std::array<std::vector<MetricsAccumulator>, 2> by_year, by_month, by_season, by_season_year;
   for (auto& v : by_year)
     v.resize(n_years);
   for (auto& v : by_month)
     v.resize(12);
   for (auto& v : by_season)
     v.resize(4);
+  for (auto& v : by_season_year)
+    v.resize((n_years + 1) * 4);  // season years first .. last + 1
   // Area-weighted sums per calendar month over all years (seasonal cycle).
   std::array<double, 12> cyc_w{}, cyc_sim{}, cyc_rec{};
   // Per cell: pairs over all months and years; per-cell climatology sums [cell * 12 + month].
@@ -315,6 +367,8 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
   std::vector<std::uint16_t> clim_n;
   fs::path ref_path;
   std::size_t cells_without_area = 0;
+  double ocean_area = 0;  // the region's ocean cells with a finite positive area
+  std::size_t cell_months_without_value = 0;
 
   for (int year = first; year <= last; ++year) {
     const fs::path path = cache_path(params.caches_dir, job.model, job.experiment, job.region.dir_name, year);
@@ -322,6 +376,13 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
     const std::string p = path.string();
     if (c.year != year)
       throw FileError(p, "", fmt::format("holds year {}, expected {} (from the file name)", c.year, year));
+    if (c.version < 2)
+      throw FileError(
+          p, "",
+          fmt::format("cache format version {} does not record the region's ocean cells, which the "
+                      "regional means and integrated fluxes need: rebuild it with `fluxkit "
+                      "reconstruct` (version {})",
+                      c.version, kCacheVersion));
     const std::size_t n = c.cells();
     if (year == first) {
       ref_path = path;
@@ -334,15 +395,32 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
       f.lon = c.lon;
       f.area = c.area;
       f.sample_mask.assign(n, 0);
+      f.region_mask.assign(c.region_mask.begin(), c.region_mask.end());
       f.target_name = c.target_name;
       f.target_units = c.target_units;
       f.calendar = c.calendar;
       g.eval.target_units = c.target_units;
       g.integrated = integrated_units(c.target_units);
+      g.training = TrainingRecord::of(c);
       cell.resize(n);
       clim_sim.assign(n * 12, 0.0);
       clim_rec.assign(n * 12, 0.0);
       clim_n.assign(n * 12, 0);
+      std::size_t region_without_area = 0;
+      for (std::size_t k = 0; k < n; ++k)
+        if (c.region_mask[k]) {
+          if (std::isfinite(c.area[k]) && c.area[k] > 0)
+            ocean_area += c.area[k];
+          else
+            ++region_without_area;
+        }
+      if (region_without_area > 0) {
+        spdlog::warn(
+            "evaluate {} {} {}: {} ocean cells of the region have no finite positive area; the region's "
+            "ocean area and integrated fluxes are unknown (NaN)",
+            job.model, job.experiment, job.region.name, region_without_area);
+        ocean_area = kNaN;
+      }
     } else {
       const Fields& f = g.fields;
       const std::string other =
@@ -354,40 +432,63 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
       if (!same_doubles(c.lat, f.lat)) throw FileError(p, "nav_lat", "coordinates " + other);
       if (!same_doubles(c.lon, f.lon)) throw FileError(p, "nav_lon", "coordinates " + other);
       if (!same_doubles(c.area, f.area)) throw FileError(p, "area", "cell areas " + other);
+      if (!std::equal(c.region_mask.begin(), c.region_mask.end(), f.region_mask.begin(), f.region_mask.end()))
+        throw FileError(p, "region_mask", "the region's ocean cells " + other);
       if (c.target_name != f.target_name)
         throw FileError(p, "",
                         fmt::format("target '{}' {} (target '{}')", c.target_name, other, f.target_name));
       if (c.target_units != f.target_units)
         throw FileError(p, c.target_name,
                         fmt::format("units '{}' {} (units '{}')", c.target_units, other, f.target_units));
+      if (!(TrainingRecord::of(c) == g.training))
+        throw FileError(
+            p, "",
+            fmt::format("the model was trained on {} but in {} on {}: caches of different models",
+                        TrainingRecord::of(c).describe(), ref_path.string(), g.training.describe()));
     }
+    if (!g.training.overlap(job.experiment, year).empty()) g.overlap_years.push_back(year);
     const std::size_t yi = static_cast<std::size_t>(year - first);
     for (std::size_t k = 0; k < n; ++k)
       if (c.sample_mask[k]) {
         g.fields.sample_mask[k] = 1;
+        if (!c.region_mask[k])
+          throw FileError(
+              p, "sample_mask",
+              fmt::format("sample cell (y={}, x={}) is not an ocean cell of the region (region_mask)",
+                          c.y_index[k / c.nx], c.x_index[k % c.nx]));
         if (year == first && !(std::isfinite(c.area[k]) && c.area[k] > 0)) ++cells_without_area;
       }
 
     SeriesRow annual{year, 0};
-    double ann_w = 0, ann_sim = 0, ann_rec = 0, ann_int_sim = 0, ann_int_rec = 0;
-    int ann_int_months = 0;
+    annual.ocean_area = ocean_area;
+    double ann_w = 0, ann_sim = 0, ann_rec = 0, ann_simulated_area = 0, ann_sampled_area = 0;
+    double ann_int = 0, ann_sim_ex = 0, ann_rec_ex = 0;
+    int ann_int_months = 0, ann_ex_months = 0;
     for (std::size_t t = 0; t < c.months; ++t) {
       const int month = static_cast<int>(t) + 1;
       const float* sim = c.simulated.data() + t * n;
       const float* rec = c.reconstructed.data() + t * n;
       MetricsAccumulator u, a;
-      double sw = 0, ssim = 0, srec = 0;
+      double sw = 0, ssim = 0, srec = 0, region_w = 0, region_sim = 0;
       for (std::size_t k = 0; k < n; ++k) {
+        if (!c.region_mask[k]) continue;
+        const double x = sim[k], ak = c.area[k];
+        const bool has_area = std::isfinite(ak) && ak > 0;
+        if (!std::isfinite(x))
+          ++cell_months_without_value;
+        else if (has_area) {
+          region_w += ak;
+          region_sim += ak * x;
+        }
         if (!c.sample_mask[k]) continue;
-        const double x = sim[k], y = rec[k];
+        const double y = rec[k];
         if (!std::isfinite(x) || !std::isfinite(y)) continue;
         u.add(x, y);
         cell[k].add(x, y);
         clim_sim[k * 12 + t] += x;
         clim_rec[k * 12 + t] += y;
         ++clim_n[k * 12 + t];
-        const double ak = c.area[k];
-        if (std::isfinite(ak) && ak > 0) {
+        if (has_area) {
           a.add(x, y, ak);
           sw += ak;
           ssim += ak * x;
@@ -395,36 +496,56 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
         }
       }
       const std::size_t s = static_cast<std::size_t>(season_index(month));
+      const int sy = season_year(year, month, params.december);
+      const bool complete = season_complete(sy, static_cast<int>(s), first, last, params.december);
+      const std::size_t syi = static_cast<std::size_t>(sy - first) * 4 + s;
       const std::array<const MetricsAccumulator*, 2> acc = {&u, &a};
       for (std::size_t w = 0; w < 2; ++w) {
         overall[w].merge(*acc[w]);
         by_year[w][yi].merge(*acc[w]);
         by_month[w][t].merge(*acc[w]);
-        by_season[w][s].merge(*acc[w]);
+        if (complete) {
+          by_season[w][s].merge(*acc[w]);
+          by_season_year[w][syi].merge(*acc[w]);
+        }
       }
       SeriesRow row{year, month};
+      row.ocean_area = ocean_area;
+      row.simulated_area = region_w;
+      row.sampled_area = sw;
+      if (region_w > 0) {
+        row.sim_integrated = region_sim * g.integrated.factor;
+        ann_int += row.sim_integrated;
+        ++ann_int_months;
+      }
+      ann_simulated_area += region_w;
+      ann_sampled_area += sw;
       if (sw > 0) {
         row.sim_mean = ssim / sw;
         row.rec_mean = srec / sw;
-        row.sim_integrated = ssim * g.integrated.factor;
-        row.rec_integrated = srec * g.integrated.factor;
+        row.sim_extrapolated = row.sim_mean * ocean_area * g.integrated.factor;
+        row.rec_extrapolated = row.rec_mean * ocean_area * g.integrated.factor;
         ann_w += sw;
         ann_sim += ssim;
         ann_rec += srec;
-        ann_int_sim += row.sim_integrated;
-        ann_int_rec += row.rec_integrated;
-        ++ann_int_months;
+        ann_sim_ex += row.sim_extrapolated;
+        ann_rec_ex += row.rec_extrapolated;
+        ++ann_ex_months;
         cyc_w[t] += sw;
         cyc_sim[t] += ssim;
         cyc_rec[t] += srec;
       }
       g.monthly.push_back(row);
     }
+    const double months = static_cast<double>(c.months);
+    annual.simulated_area = ann_simulated_area / months;
+    annual.sampled_area = ann_sampled_area / months;
+    if (ann_int_months > 0) annual.sim_integrated = ann_int / ann_int_months;
     if (ann_w > 0) {
       annual.sim_mean = ann_sim / ann_w;
       annual.rec_mean = ann_rec / ann_w;
-      annual.sim_integrated = ann_int_sim / ann_int_months;
-      annual.rec_integrated = ann_int_rec / ann_int_months;
+      annual.sim_extrapolated = ann_sim_ex / ann_ex_months;
+      annual.rec_extrapolated = ann_rec_ex / ann_ex_months;
     }
     g.annual.push_back(annual);
     progress.advance();
@@ -434,6 +555,11 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
         "evaluate {} {} {}: {} sample cells have no finite positive area and are left out of the "
         "area-weighted numbers",
         job.model, job.experiment, job.region.name, cells_without_area);
+  if (cell_months_without_value > 0)
+    spdlog::warn(
+        "evaluate {} {} {}: {} (cell, month) pairs of the region's ocean cells have no simulated value; "
+        "sim_integrated covers simulated_area_m2, less than ocean_area_m2, in those months",
+        job.model, job.experiment, job.region.name, cell_months_without_value);
 
   // Metrics table rows.
   const std::array<const char*, 2> weighting = {"unweighted", "area"};
@@ -446,6 +572,11 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
       g.metrics.push_back({weighting[w], "month", std::to_string(t + 1), by_month[w][t].metrics()});
     for (std::size_t s = 0; s < 4; ++s)
       g.metrics.push_back({weighting[w], "season", kSeasons[s], by_season[w][s].metrics()});
+    for (int sy = first; sy <= last + 1; ++sy)
+      for (std::size_t s = 0; s < 4; ++s)
+        if (season_complete(sy, static_cast<int>(s), first, last, params.december))
+          g.metrics.push_back({weighting[w], "season_year", fmt::format("{}-{}", sy, kSeasons[s]),
+                               by_season_year[w][static_cast<std::size_t>(sy - first) * 4 + s].metrics()});
   }
   g.eval.unweighted = overall[0].metrics();
   g.eval.area = overall[1].metrics();
@@ -569,6 +700,7 @@ void write_fields(const fs::path& path, const GroupResult& g, const EvaluatePara
   w.write("nav_lon", std::span<const double>(f.lon));
   w.write("area", std::span<const double>(f.area));
   w.write("sample_mask", std::span<const std::int8_t>(f.sample_mask));
+  w.write("region_mask", std::span<const std::int8_t>(f.region_mask));
   for (const Var& v : vars)
     w.write(v.name, std::span<const float>(*v.data));
   w.write("n_months", std::span<const std::int32_t>(f.n_months));
@@ -615,6 +747,46 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
                     "for them first):\n{}",
                     n_missing, n_missing > 1 ? "s" : "", first, last, fmt::join(missing, "\n")));
 
+  // Leakage: evaluated years the models were trained or validated on, in the same experiment (from the
+  // caches' headers, cheap), before anything is computed or written.
+  {
+    std::vector<std::string> overlaps, unknown;
+    for (const Job& job : jobs) {
+      std::vector<std::string> found;
+      for (int year = first; year <= last; ++year) {
+        const fs::path p =
+            cache_path(params.caches_dir, job.model, job.experiment, job.region.dir_name, year);
+        const ReconstructionCache h = read_cache_header(p);
+        const TrainingRecord r = TrainingRecord::of(h);
+        if (!r.known()) {
+          if (year == first) unknown.push_back(fmt::format("{} ({})", job.model, p.string()));
+          continue;
+        }
+        const std::string split = r.overlap(job.experiment, year);
+        if (!split.empty()) found.push_back(fmt::format("{} ({} year; {})", year, split, p.string()));
+      }
+      if (!found.empty())
+        overlaps.push_back(fmt::format("  model {}, experiment {}, region {}: {}", job.model, job.experiment,
+                                       job.region.name, fmt::join(found, ", ")));
+    }
+    if (!overlaps.empty() && !params.allow_overlap)
+      throw Error(fmt::format(
+          "evaluate: evaluated years overlap the training or validation years of the same experiment, so "
+          "their scores would be in-sample:\n{}\nEvaluate other years or experiments, or set "
+          "[evaluate] allow_overlap = true (the tables then record the overlap in training.csv)",
+          fmt::join(overlaps, "\n")));
+    if (!overlaps.empty())
+      spdlog::warn("evaluate: in-sample years evaluated (allow_overlap = true):\n{}",
+                   fmt::join(overlaps, "\n"));
+    std::sort(unknown.begin(), unknown.end());
+    unknown.erase(std::unique(unknown.begin(), unknown.end()), unknown.end());
+    if (!unknown.empty())
+      spdlog::warn(
+          "evaluate: the caches of {} do not record what the model was trained on (imported weights or an "
+          "older artifact); overlap with the training years cannot be checked",
+          fmt::join(unknown, ", "));
+  }
+
   // Compute everything, one (model, experiment, region) at a time, before writing anything.
   EvaluationSummary summary;
   summary.output_dir = params.output_dir;
@@ -622,12 +794,14 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
   summary.last_year = last;
   std::string metrics_csv =
       "model,experiment,region,weighting,period_type,period,n,mse,rmse,mae,bias,r2,pearson_r\n";
-  std::string monthly_csv =
-      "model,experiment,region,year,month,sim_mean,rec_mean,diff_mean,sim_integrated,rec_integrated,"
-      "integrated_units\n";
-  std::string annual_csv =
-      "model,experiment,region,year,sim_mean,rec_mean,diff_mean,sim_integrated,rec_integrated,"
-      "integrated_units\n";
+  const char* series_columns =
+      "ocean_area_m2,simulated_area_m2,sampled_area_m2,area_fraction,sim_mean,rec_mean,diff_mean,"
+      "sim_integrated,sim_integrated_extrapolated,rec_integrated_extrapolated,integrated_units\n";
+  std::string monthly_csv = std::string("model,experiment,region,year,month,") + series_columns;
+  std::string annual_csv = std::string("model,experiment,region,year,") + series_columns;
+  std::string training_csv =
+      "model,experiment,region,train_experiment,train_years,validation_experiment,validation_years,"
+      "overlap_years\n";
   std::string cycle_csv = "model,experiment,region,month,sim_mean,rec_mean,sim_std_cells,rec_std_cells\n";
   std::string seasonal_csv =
       "model,experiment,region,sim_amplitude,rec_amplitude,amplitude_error,sim_peak_month,rec_peak_month,"
@@ -646,14 +820,26 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
                                    r.period, r.m.n, num(r.m.mse), num(r.m.rmse), num(r.m.mae), num(r.m.bias),
                                    num(r.m.r2), num(r.m.pearson_r));
       const std::string units = field(g.integrated.units);
+      auto series = [&](const SeriesRow& r) {
+        return fmt::format("{},{},{},{},{},{},{},{},{},{},{}\n", num(r.ocean_area), num(r.simulated_area),
+                           num(r.sampled_area), num(r.sampled_area / r.ocean_area), num(r.sim_mean),
+                           num(r.rec_mean), num(r.rec_mean - r.sim_mean), num(r.sim_integrated),
+                           num(r.sim_extrapolated), num(r.rec_extrapolated), units);
+      };
       for (const SeriesRow& r : g.monthly)
-        monthly_csv += fmt::format("{},{},{},{},{},{},{},{},{}\n", key, r.year, r.month, num(r.sim_mean),
-                                   num(r.rec_mean), num(r.rec_mean - r.sim_mean), num(r.sim_integrated),
-                                   num(r.rec_integrated), units);
+        monthly_csv += fmt::format("{},{},{},", key, r.year, r.month) + series(r);
       for (const SeriesRow& r : g.annual)
-        annual_csv +=
-            fmt::format("{},{},{},{},{},{},{},{}\n", key, r.year, num(r.sim_mean), num(r.rec_mean),
-                        num(r.rec_mean - r.sim_mean), num(r.sim_integrated), num(r.rec_integrated), units);
+        annual_csv += fmt::format("{},{},", key, r.year) + series(r);
+      {
+        const TrainingRecord& t = g.training;
+        auto years = [](int a, int b) { return fmt::format("{}-{}", a, b); };
+        training_csv += fmt::format(
+            "{},{},{},{},{},{}\n", key, t.known() ? field(t.train_experiment) : "unknown",
+            t.known() ? years(t.train_first, t.train_last) : "unknown",
+            t.validation_experiment.empty() ? "unknown" : field(t.validation_experiment),
+            t.validation_experiment.empty() ? "unknown" : years(t.validation_first, t.validation_last),
+            t.known() ? fmt::format("{}", fmt::join(g.overlap_years, " ")) : "unknown");
+      }
       for (std::size_t t = 0; t < 12; ++t) {
         const CycleRow& r = g.cycle[t];
         cycle_csv += fmt::format("{},{},{},{},{},{}\n", key, t + 1, num(r.sim_mean), num(r.rec_mean),
@@ -725,6 +911,7 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
   write_table(out / "seasonal_summary.csv", seasonal_csv);
   write_table(out / "scatter_fit.csv", scatter_csv);
   write_table(out / "ranking.csv", ranking_csv);
+  write_table(out / "training.csv", training_csv);
   for (const auto& [path, text] : seed_tables)
     write_table(path, text);
   for (const auto& [path, g] : field_files) {

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -77,6 +78,31 @@ void PrepareParams::validate() const {
     config::invalid(kSection, "test_experiments",
                     "must name at least one experiment when building test sets");
   if (band_megabytes < 1) config::invalid(kSection, "band_megabytes", "must be >= 1");
+  // Leakage: test targets in years the models were trained or validated on, in the same experiment.
+  if (!allow_overlap) {
+    for (const auto& experiment : test_experiments) {
+      for (const auto& [split, exp, y] :
+           {std::tuple{"training", train_experiment, train_years},
+            std::tuple{"validation", validation_experiment, validation_years}}) {
+        if (experiment != exp) continue;
+        const auto lo = std::max(test_years[0], y[0]), hi = std::min(test_years[1], y[1]);
+        if (lo > hi) continue;
+        config::invalid(
+            kSection, "test_years",
+            fmt::format("test years {}-{} of {} overlap the {} years {}-{} of the same experiment (in {}): "
+                        "test scores there would be in-sample. Choose other test years or experiments, or "
+                        "set [prepare] allow_overlap = true",
+                        test_years[0], test_years[1], experiment, split, y[0], y[1],
+                        lo == hi ? std::to_string(lo) : fmt::format("{}-{}", lo, hi)));
+      }
+    }
+  }
+  if (seed < -1)
+    config::invalid(kSection, "seed", fmt::format("must be >= 0 (or -1 = [run] seed), got {}", seed));
+}
+
+std::uint64_t PrepareParams::subsample_seed(const Context& ctx) const {
+  return seed >= 0 ? static_cast<std::uint64_t>(seed) : ctx.seed;
 }
 
 std::filesystem::path PrepareParams::train_path() const {
@@ -199,7 +225,7 @@ std::vector<StoreSummary> Preparer::build(const SplitJob& job, std::optional<Nor
 
   // Cells: the subsample (identical for every job with the same fraction), then each output's region.
   auto& positions = subsamples_[job.fraction];
-  if (positions.empty()) positions = subsample(table, job.fraction, mode_, ctx_.seed);
+  if (positions.empty()) positions = subsample(table, job.fraction, mode_, p_.subsample_seed(ctx_));
   std::vector<std::vector<std::int64_t>> region_cells;
   std::set<std::int64_t> all;
   for (const auto& out : job.outputs) {
@@ -227,7 +253,7 @@ std::vector<StoreSummary> Preparer::build(const SplitJob& job, std::optional<Nor
   h.target_start = job.context > 0 ? job.context : static_cast<int>(p_.window - 1 + p_.lead);
   h.fraction = job.fraction;
   h.subsample_mode = p_.subsample;
-  h.seed = ctx_.seed;
+  h.seed = p_.subsample_seed(ctx_);
   h.grid_ny = grid.ny;
   h.grid_nx = grid.nx;
   h.source = fmt::format("{} .. {}", d_.file(job.experiment, first_file_year).string(),
@@ -469,6 +495,7 @@ std::vector<StoreSummary> Preparer::run() {
 
 std::vector<StoreSummary> prepare_samples(const PrepareParams& params, const DataParams& data,
                                           const Context& ctx, const Provenance& provenance) {
+  params.validate();  // also for callers that did not read the params through the config loader
   return Preparer(params, data, ctx, provenance).run();
 }
 

@@ -1,6 +1,9 @@
 #include "fluxkit/io/netcdf.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -138,13 +141,231 @@ int get_vara(int ncid, int varid, const std::size_t* start, const std::size_t* c
 int get_vara(int ncid, int varid, const std::size_t* start, const std::size_t* count, double* out) {
   return nc_get_vara_double(ncid, varid, start, count, out);
 }
+
+const char* type_name(nc_type t) {
+  switch (t) {
+    case NC_BYTE:
+      return "byte";
+    case NC_UBYTE:
+      return "ubyte";
+    case NC_CHAR:
+      return "char";
+    case NC_SHORT:
+      return "short";
+    case NC_USHORT:
+      return "ushort";
+    case NC_INT:
+      return "int";
+    case NC_UINT:
+      return "uint";
+    case NC_INT64:
+      return "int64";
+    case NC_UINT64:
+      return "uint64";
+    case NC_FLOAT:
+      return "float";
+    case NC_DOUBLE:
+      return "double";
+    case NC_STRING:
+      return "string";
+    default:
+      return "user-defined";
+  }
+}
+
+bool is_signed_integer(nc_type t) {
+  return t == NC_BYTE || t == NC_SHORT || t == NC_INT || t == NC_INT64;
+}
+bool is_integer(nc_type t) {
+  return is_signed_integer(t) || t == NC_UBYTE || t == NC_USHORT || t == NC_UINT || t == NC_UINT64;
+}
+bool is_real(nc_type t) {
+  return t == NC_FLOAT || t == NC_DOUBLE;
+}
+// 2^bits of a signed integer type: what a negative value gains when reinterpreted as unsigned.
+double unsigned_shift(nc_type t) {
+  switch (t) {
+    case NC_BYTE:
+      return 256.0;
+    case NC_SHORT:
+      return 65536.0;
+    case NC_INT:
+      return 4294967296.0;
+    default:
+      return 18446744073709551616.0;  // NC_INT64
+  }
+}
 }  // namespace
+
+// How the stored values of a variable become data values (netCDF Users Guide "Attribute Conventions", CF-1.8
+// §2.5.1 and §8.1), worked out once per read from the variable's attributes:
+//   raw          the stored value, read exactly as double (or float for a float variable)
+//   -> missing   equal to _FillValue or missing_value (compared in the stored type), or not finite
+//   -> unsigned  _Unsigned = "true" on byte/short/int/int64: a negative raw value v is v + 2^bits
+//   -> invalid   outside valid_range = [min, max] (or valid_min / valid_max); compared with the packed
+//                values, unless the attribute has the unpacked type (the type of scale_factor/add_offset,
+//                when that differs from the variable's), then with the unpacked values
+//   -> unpacked  packed * scale_factor + add_offset, computed in double and rounded to the unpacked type
+// Missing and invalid values become NaN.
+struct File::Decoding {
+  nc_type type = NC_NAT;      // the variable's (packed) type
+  nc_type unpacked = NC_NAT;  // type of the data values
+  bool is_unsigned = false;   // _Unsigned = "true" on a signed integer type
+  bool scaled = false;        // scale_factor or add_offset present
+  double scale = 1.0, offset = 0.0;
+  std::vector<double> sentinels;  // _FillValue and missing_value, raw (stored) representation
+  double valid_min = -std::numeric_limits<double>::infinity();
+  double valid_max = std::numeric_limits<double>::infinity();
+  bool range_on_unpacked = false;  // valid_* compared with the unpacked values
+  bool has_range = false;
+
+  // The data value of one raw value; NaN for missing or invalid ones.
+  double decode(double raw) const {
+    if (!std::isfinite(raw)) return std::numeric_limits<double>::quiet_NaN();
+    double v = raw;
+    if (is_unsigned && v < 0) v += unsigned_shift(type);
+    // A sentinel attribute of the variable's type matches the stored value; one of an unsigned type (on an
+    // _Unsigned variable) the unsigned value. No other stored value can equal either.
+    for (double s : sentinels)
+      if (raw == s || v == s) return std::numeric_limits<double>::quiet_NaN();
+    if (has_range && !range_on_unpacked && !(v >= valid_min && v <= valid_max))
+      return std::numeric_limits<double>::quiet_NaN();
+    if (scaled) {
+      v = v * scale + offset;
+      if (unpacked == NC_FLOAT) v = static_cast<double>(static_cast<float>(v));
+    }
+    if (has_range && range_on_unpacked && !(v >= valid_min && v <= valid_max))
+      return std::numeric_limits<double>::quiet_NaN();
+    return v;
+  }
+};
+
+std::optional<nc_type> File::attribute_type(int id, std::string_view name) const {
+  nc_type type = NC_NAT;
+  std::size_t len = 0;
+  if (nc_inq_att(ncid_, id, std::string(name).c_str(), &type, &len) != NC_NOERR) return std::nullopt;
+  return type;
+}
+
+File::Decoding File::decoding(std::string_view name, const VarInfo& info) const {
+  const int id = varid(name);
+  const std::string var(name);
+  Decoding d;
+  d.type = d.unpacked = info.type;
+  auto unsupported = [&](const std::string& why) {
+    throw FileError(path_, var, fmt::format("unsupported packing: {}", why));
+  };
+  const auto scale_type = attribute_type(id, "scale_factor");
+  const auto offset_type = attribute_type(id, "add_offset");
+  const auto unsigned_type = attribute_type(id, "_Unsigned");
+  const bool text = info.type == NC_CHAR || info.type == NC_STRING;
+  if (text && (scale_type || offset_type))
+    unsupported(fmt::format("{} on a {} (text) variable", scale_type ? "scale_factor" : "add_offset",
+                            type_name(info.type)));
+  if (text) throw FileError(path_, var, "is text, expected numbers");
+  if (!is_integer(info.type) && !is_real(info.type))
+    throw FileError(path_, var, fmt::format("has the {} type, expected numbers", type_name(info.type)));
+
+  // _Unsigned
+  if (unsigned_type) {
+    if (*unsigned_type != NC_CHAR && *unsigned_type != NC_STRING)
+      unsupported(fmt::format("_Unsigned has type {}, expected the text \"true\" or \"false\"",
+                              type_name(*unsigned_type)));
+    std::string value = text_attribute(name, "_Unsigned").value_or("");
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (value != "true" && value != "false")
+      unsupported(fmt::format("_Unsigned = \"{}\", expected \"true\" or \"false\"", value));
+    if (value == "true") {
+      if (is_real(info.type))
+        unsupported(
+            fmt::format("_Unsigned = \"true\" on a {} variable (only byte, short, int and int64 "
+                        "can be reinterpreted as unsigned)",
+                        type_name(info.type)));
+      d.is_unsigned = is_signed_integer(info.type);  // already unsigned types need nothing
+    }
+  }
+
+  // scale_factor / add_offset
+  if (scale_type || offset_type) {
+    const nc_type packing = scale_type ? *scale_type : *offset_type;
+    if (scale_type && offset_type && *scale_type != *offset_type)
+      unsupported(fmt::format("scale_factor is {} but add_offset is {} (both must have the same type)",
+                              type_name(*scale_type), type_name(*offset_type)));
+    for (const char* att : {"scale_factor", "add_offset"}) {
+      const auto values = number_attribute(name, att);
+      if (values && values->size() != 1)
+        unsupported(fmt::format("{} holds {} values, expected one", att, values->size()));
+      if (values && !std::isfinite(values->front()))
+        unsupported(fmt::format("{} is {}", att, values->front()));
+    }
+    if (packing != info.type) {
+      if (!is_real(packing))
+        unsupported(fmt::format(
+            "{} of type {} on a {} variable (packing attributes of another type than the "
+            "variable must be float or double)",
+            scale_type ? "scale_factor" : "add_offset", type_name(packing), type_name(info.type)));
+      d.unpacked = packing;
+    }
+    d.scaled = true;
+    d.scale = scale_type ? number_attribute(name, "scale_factor")->front() : 1.0;
+    d.offset = offset_type ? number_attribute(name, "add_offset")->front() : 0.0;
+    // In the unpacked type (a float attribute of 0.1 is 0.100000001490116).
+    if (d.unpacked == NC_FLOAT) {
+      d.scale = static_cast<double>(static_cast<float>(d.scale));
+      d.offset = static_cast<double>(static_cast<float>(d.offset));
+    }
+  }
+
+  // Fill and missing values, compared in the variable's own precision (a float _FillValue of 1e20 read as
+  // double is 1.00000002e20).
+  for (const char* att : {"_FillValue", "missing_value"}) {
+    if (auto v = number_attribute(name, att))
+      for (double x : *v)
+        d.sentinels.push_back(info.type == NC_FLOAT ? static_cast<double>(static_cast<float>(x)) : x);
+  }
+
+  // valid_range, or valid_min / valid_max (valid_range wins when both are given, as in netCDF4-python).
+  auto range_value = [&](const char* att, std::size_t expected) -> std::optional<std::vector<double>> {
+    const auto type = attribute_type(id, att);
+    if (!type) return std::nullopt;
+    if (!is_integer(*type) && !is_real(*type))
+      unsupported(fmt::format("{} is a {} attribute, expected numbers", att, type_name(*type)));
+    std::vector<double> v = *number_attribute(name, att);
+    if (v.size() != expected)
+      unsupported(
+          fmt::format("{} holds {} value{}, expected {}", att, v.size(), v.size() == 1 ? "" : "s", expected));
+    const bool on_unpacked = d.scaled && *type == d.unpacked && d.unpacked != info.type;
+    if (d.has_range && on_unpacked != d.range_on_unpacked)
+      unsupported("valid_min and valid_max have different types (one packed, one unpacked)");
+    d.range_on_unpacked = on_unpacked;
+    d.has_range = true;
+    if (*type == info.type && d.is_unsigned)
+      for (double& x : v)
+        if (x < 0) x += unsigned_shift(info.type);
+    if (*type == NC_FLOAT)
+      for (double& x : v)
+        x = static_cast<double>(static_cast<float>(x));
+    return v;
+  };
+  if (const auto r = range_value("valid_range", 2)) {
+    d.valid_min = (*r)[0];
+    d.valid_max = (*r)[1];
+    if (d.valid_min > d.valid_max)
+      unsupported(fmt::format("valid_range [{}, {}] is empty (min > max)", d.valid_min, d.valid_max));
+  } else {
+    if (const auto lo = range_value("valid_min", 1)) d.valid_min = lo->front();
+    if (const auto hi = range_value("valid_max", 1)) d.valid_max = hi->front();
+  }
+  return d;
+}
 
 template <class T>
 std::vector<T> File::read_as(std::string_view name, std::span<const std::size_t> start,
                              std::span<const std::size_t> count) const {
   const VarInfo info = var(name);
   const int id = varid(name);
+  const Decoding decode = decoding(name, info);
   std::vector<std::size_t> s(start.begin(), start.end()), c(count.begin(), count.end());
   if (s.empty()) s.assign(info.shape.size(), 0);
   if (c.empty()) c = info.shape;
@@ -160,35 +381,24 @@ std::vector<T> File::read_as(std::string_view name, std::span<const std::size_t>
   }
   const std::size_t n = std::accumulate(c.begin(), c.end(), std::size_t{1}, std::multiplies<>());
   std::vector<T> out(n);
-  if (info.type == NC_CHAR || info.type == NC_STRING)
-    throw FileError(path_, std::string(name), "is text, expected numbers");
+  // T is the variable's type or wider (see read_float), so raw values arrive exactly.
   check(get_vara(ncid_, id, s.data(), c.data(), out.data()), path_, name, "read");
-
-  // Fill and missing values as declared, compared in the variable's own precision (a float _FillValue of 1e20
-  // read as double is 1.00000002e20). T is the variable's type or wider (see read_float).
-  std::vector<T> sentinels;
-  for (const char* att : {"_FillValue", "missing_value"}) {
-    if (auto v = number_attribute(name, att))
-      for (double x : *v)
-        sentinels.push_back(static_cast<T>(info.type == NC_FLOAT ? static_cast<float>(x) : x));
-  }
-  const T nan = std::numeric_limits<T>::quiet_NaN();
-  for (auto& x : out) {
-    if (!std::isfinite(x)) {
-      x = nan;
-      continue;
-    }
-    for (T s_value : sentinels)
-      if (x == s_value) x = nan;
-  }
+  for (auto& x : out)
+    x = static_cast<T>(decode.decode(static_cast<double>(x)));
   return out;
 }
 
 std::vector<float> File::read_float(std::string_view var, std::span<const std::size_t> start,
                                     std::span<const std::size_t> count) const {
-  // Fill values are matched in the variable's own type: only a float variable can be masked after reading as
-  // float; anything else (double, integers) is masked as double, which is exact, then narrowed.
-  if (this->var(var).type == NC_FLOAT) return read_as<float>(var, start, count);
+  // Raw values are read exactly and decoded in double: a float variable whose data values are float (not
+  // packed, or packed with float attributes) can be read as float; anything else (double, integers, float
+  // packed with double attributes) is read and decoded as double, then narrowed.
+  const VarInfo info = this->var(var);
+  const auto scale = attribute_type(varid(var), "scale_factor");
+  const auto offset = attribute_type(varid(var), "add_offset");
+  const bool float_data =
+      info.type == NC_FLOAT && (!scale || *scale == NC_FLOAT) && (!offset || *offset == NC_FLOAT);
+  if (float_data) return read_as<float>(var, start, count);
   const std::vector<double> wide = read_as<double>(var, start, count);
   return std::vector<float>(wide.begin(), wide.end());
 }
@@ -271,6 +481,11 @@ void Writer::put_att(std::string_view var, std::string_view name, std::span<cons
 void Writer::put_att(std::string_view var, std::string_view name, std::span<const std::int8_t> values) {
   check(nc_put_att_schar(ncid_, varid(var), std::string(name).c_str(), NC_BYTE, values.size(),
                          reinterpret_cast<const signed char*>(values.data())),
+        var, fmt::format("attribute '{}'", name));
+}
+
+void Writer::put_att(std::string_view var, std::string_view name, std::span<const std::int32_t> values) {
+  check(nc_put_att_int(ncid_, varid(var), std::string(name).c_str(), NC_INT, values.size(), values.data()),
         var, fmt::format("attribute '{}'", name));
 }
 

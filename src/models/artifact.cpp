@@ -58,16 +58,24 @@ toml::table info_table(const Model& model, const ArtifactInfo& i) {
                                         {"target_std", i.stats.target_std},
                                         {"target", i.target},
                                         {"target_units", i.target_units}});
-  t.insert("training", toml::table{{"train_store", i.train_store},
-                                   {"validation_store", i.validation_store},
-                                   {"train_fingerprint", i.train_fingerprint},
-                                   {"validation_fingerprint", i.validation_fingerprint},
-                                   {"best_epoch", static_cast<std::int64_t>(i.best_epoch)},
-                                   {"epochs", static_cast<std::int64_t>(i.epochs)},
-                                   {"best_validation_loss", i.best_validation_loss},
-                                   {"stop_reason", i.stop_reason},
-                                   {"seed", static_cast<std::int64_t>(i.seed)},
-                                   {"threads", static_cast<std::int64_t>(i.threads)}});
+  t.insert("training",
+           toml::table{{"train_store", i.train_store},
+                       {"validation_store", i.validation_store},
+                       {"train_fingerprint", i.train_fingerprint},
+                       {"validation_fingerprint", i.validation_fingerprint},
+                       {"train_experiment", i.train_experiment},
+                       {"train_years", toml::array{static_cast<std::int64_t>(i.train_first_year),
+                                                   static_cast<std::int64_t>(i.train_last_year)}},
+                       {"validation_experiment", i.validation_experiment},
+                       {"validation_years", toml::array{static_cast<std::int64_t>(i.validation_first_year),
+                                                        static_cast<std::int64_t>(i.validation_last_year)}},
+                       {"subsample_seed", static_cast<std::int64_t>(i.subsample_seed)},
+                       {"best_epoch", static_cast<std::int64_t>(i.best_epoch)},
+                       {"epochs", static_cast<std::int64_t>(i.epochs)},
+                       {"best_validation_loss", i.best_validation_loss},
+                       {"stop_reason", i.stop_reason},
+                       {"seed", static_cast<std::int64_t>(i.seed)},
+                       {"threads", static_cast<std::int64_t>(i.threads)}});
   t.insert("provenance", toml::table{{"software", i.provenance.software},
                                      {"git_commit", i.provenance.git_commit},
                                      {"config_hash", i.provenance.config_hash},
@@ -143,6 +151,20 @@ ArtifactInfo read_artifact_info(const fs::path& dir) {
   i.validation_store = t.at_path("training.validation_store").value_or<std::string>("");
   i.train_fingerprint = t.at_path("training.train_fingerprint").value_or<std::string>("");
   i.validation_fingerprint = t.at_path("training.validation_fingerprint").value_or<std::string>("");
+  i.train_experiment = t.at_path("training.train_experiment").value_or<std::string>("");
+  i.validation_experiment = t.at_path("training.validation_experiment").value_or<std::string>("");
+  auto years = [&](const char* key, int& first, int& last) {
+    const toml::array* a = t.at_path(key).as_array();
+    if (a == nullptr) return;  // artifacts before the key: unknown
+    if (a->size() != 2)
+      throw FileError(file.string(), key, fmt::format("expected [first, last], got {} values", a->size()));
+    first = static_cast<int>((*a)[0].value_or<std::int64_t>(0));
+    last = static_cast<int>((*a)[1].value_or<std::int64_t>(0));
+  };
+  years("training.train_years", i.train_first_year, i.train_last_year);
+  years("training.validation_years", i.validation_first_year, i.validation_last_year);
+  i.subsample_seed =
+      static_cast<std::uint64_t>(t.at_path("training.subsample_seed").value_or<std::int64_t>(0));
   i.best_epoch = static_cast<int>(t.at_path("training.best_epoch").value_or<std::int64_t>(0));
   i.epochs = static_cast<int>(t.at_path("training.epochs").value_or<std::int64_t>(0));
   i.best_validation_loss = t.at_path("training.best_validation_loss").value_or(0.0);

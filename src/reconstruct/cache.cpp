@@ -47,13 +47,18 @@ void define_box_coordinates(nc::Writer& w, std::string_view mask_long_name) {
   w.put_att("sample_mask", "flag_values", std::span<const std::int8_t>(flags, 2));
   w.put_att("sample_mask", "flag_meanings", "not_a_sample sample");
   w.put_att("sample_mask", "coordinates", "nav_lat nav_lon");
+  w.add_var("region_mask", NC_BYTE, {"y", "x"}, zip);
+  w.put_att("region_mask", "long_name", "1 where the cell is an ocean cell of the region (sampled or not)");
+  w.put_att("region_mask", "flag_values", std::span<const std::int8_t>(flags, 2));
+  w.put_att("region_mask", "flag_meanings", "outside_the_region_or_land region_ocean");
+  w.put_att("region_mask", "coordinates", "nav_lat nav_lon");
 }
 
 void write_cache(const fs::path& path, const ReconstructionCache& c, const Provenance& prov) {
   const std::size_t n = c.cells();
   if (c.lat.size() != n || c.lon.size() != n || c.area.size() != n || c.sample_mask.size() != n ||
-      c.simulated.size() != c.months * n || c.reconstructed.size() != c.months * n ||
-      c.y_index.size() != c.ny || c.x_index.size() != c.nx)
+      c.region_mask.size() != n || c.simulated.size() != c.months * n ||
+      c.reconstructed.size() != c.months * n || c.y_index.size() != c.ny || c.x_index.size() != c.nx)
     throw Error(fmt::format("write_cache {}: inconsistent array sizes", path.string()));
   nc::Writer w(path);
   w.add_dim("time", c.months);
@@ -94,6 +99,16 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
   w.put_att("", "target_units", c.target_units);
   w.put_att("", "fluxkit_artifact_fingerprint", c.artifact_fingerprint);
   w.put_att("", "fluxkit_store_fingerprint", c.store_fingerprint);
+  if (!c.train_experiment.empty()) {
+    w.put_att("", "training_experiment", c.train_experiment);
+    const std::int32_t years[2] = {c.train_first_year, c.train_last_year};
+    w.put_att("", "training_years", std::span<const std::int32_t>(years, 2));
+  }
+  if (!c.validation_experiment.empty()) {
+    w.put_att("", "validation_experiment", c.validation_experiment);
+    const std::int32_t years[2] = {c.validation_first_year, c.validation_last_year};
+    w.put_att("", "validation_years", std::span<const std::int32_t>(years, 2));
+  }
   w.end_define();
 
   const cftime::TimeUnits units = cftime::parse_units(kTimeUnits, c.calendar);
@@ -111,6 +126,8 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
   w.write("area", std::span<const double>(c.area));
   std::vector<std::int8_t> mask(c.sample_mask.begin(), c.sample_mask.end());
   w.write("sample_mask", std::span<const std::int8_t>(mask));
+  const std::vector<std::int8_t> region(c.region_mask.begin(), c.region_mask.end());
+  w.write("region_mask", std::span<const std::int8_t>(region));
   w.write(c.target_name, std::span<const float>(c.simulated));
   w.write(rec, std::span<const float>(c.reconstructed));
   w.commit();
@@ -137,6 +154,7 @@ ReconstructionCache read_header(const nc::File& f) {
         p, "",
         fmt::format("cache format version {} is newer than this fluxkit reads ({})", version, kCacheVersion));
   ReconstructionCache c;
+  c.version = version;
   c.model = text("model");
   c.experiment = text("experiment");
   c.region = text("region");
@@ -145,6 +163,17 @@ ReconstructionCache read_header(const nc::File& f) {
   c.target_units = text("target_units");
   c.artifact_fingerprint = text("fluxkit_artifact_fingerprint");
   c.store_fingerprint = text("fluxkit_store_fingerprint");
+  auto years = [&](const char* name, int& first, int& last) {
+    const auto v = f.number_attribute("", name);
+    if (!v) return;
+    if (v->size() != 2) throw FileError(p, "", fmt::format("attribute '{}' is not [first, last]", name));
+    first = static_cast<int>((*v)[0]);
+    last = static_cast<int>((*v)[1]);
+  };
+  c.train_experiment = f.text_attribute("", "training_experiment").value_or("");
+  years("training_years", c.train_first_year, c.train_last_year);
+  c.validation_experiment = f.text_attribute("", "validation_experiment").value_or("");
+  years("validation_years", c.validation_first_year, c.validation_last_year);
   return c;
 }
 }  // namespace
@@ -170,6 +199,9 @@ ReconstructionCache read_cache(const fs::path& path) {
   c.area = f.read_double("area");
   for (double v : f.read_double("sample_mask"))
     c.sample_mask.push_back(v > 0.5 ? 1 : 0);
+  if (c.version >= 2)
+    for (double v : f.read_double("region_mask"))
+      c.region_mask.push_back(v > 0.5 ? 1 : 0);
   c.simulated = f.read_float(c.target_name);
   c.reconstructed = f.read_float("reconstructed_" + c.target_name);
   if (c.lat.size() != c.cells() || c.simulated.size() != c.months * c.cells() ||

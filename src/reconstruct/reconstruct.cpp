@@ -14,6 +14,7 @@
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
+#include "fluxkit/dataset/cells.hpp"
 #include "fluxkit/io/nemo.hpp"
 #include "fluxkit/models/artifact.hpp"
 #include "fluxkit/reconstruct/cache.hpp"
@@ -86,6 +87,9 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
       missing.push_back(fmt::format("artifact {}", t.artifact.string()));
     const auto store = prepare.test_path(t.experiment, t.region, t.year);
     if (!fs::exists(store)) missing.push_back(fmt::format("test store {}", store.string()));
+    // The simulated field over the region's ocean cells, not only the samples, comes from the source file.
+    const auto source = data.file(t.experiment, t.year);
+    if (!fs::exists(source)) missing.push_back(fmt::format("source file {}", source.string()));
   }
   std::sort(missing.begin(), missing.end());
   missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
@@ -95,7 +99,10 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
 
   std::map<std::string, std::shared_ptr<LoadedModel>> models;
   std::map<std::string, std::string> artifact_fps;
-  std::map<std::string, nemo::Grid> grids;  // by experiment
+  std::map<std::string, nemo::Grid> grids;                                                // by experiment
+  std::map<std::string, int> grids_year;                                                  // whose file
+  std::map<std::string, CellTable> tables;                                                // by experiment
+  std::map<std::pair<std::string, std::string>, std::vector<std::int64_t>> region_cells;  // (exp, region)
   std::vector<ReconstructOutcome> out;
   for (std::size_t task = 0; task < tasks.size(); ++task) {
     if (static_cast<int>(task % static_cast<std::size_t>(size)) != rank) continue;
@@ -110,7 +117,7 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     if (!force && fs::exists(path)) {
       try {
         const auto h = read_cache_header(path);
-        if (h.artifact_fingerprint == afp && h.store_fingerprint == sid) {
+        if (h.version == kCacheVersion && h.artifact_fingerprint == afp && h.store_fingerprint == sid) {
           result.skipped = true;
           out.push_back(result);
           spdlog::info("{}: up to date, skipped", path.string());
@@ -132,8 +139,10 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     if (meta.windows_per_cell() != 12)
       throw FileError(store_path.string(), "",
                       fmt::format("{} targets per cell, a test year has 12", meta.windows_per_cell()));
-    if (!grids.contains(t.experiment))
+    if (!grids.contains(t.experiment)) {
       grids.emplace(t.experiment, nemo::File(data.file(t.experiment, t.year)).grid());
+      grids_year[t.experiment] = t.year;
+    }
     const nemo::Grid& grid = grids.at(t.experiment);
     if (grid.ny != meta.header().grid_ny || grid.nx != meta.header().grid_nx)
       throw FileError(
@@ -141,9 +150,23 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
           fmt::format("store grid {}x{} differs from {} ({}x{})", meta.header().grid_ny,
                       meta.header().grid_nx, data.file(t.experiment, t.year).string(), grid.ny, grid.nx));
 
-    // The region's index box from the store's cells (read in blocks below; first pass on coordinates only).
+    // The region's ocean cells (every distinct ocean location in the region, sampled or not) and their index
+    // box; the store's cells are a subset.
+    if (!tables.contains(t.experiment)) tables.emplace(t.experiment, build_cell_table(grid));
+    const CellTable& table = tables.at(t.experiment);
+    auto& ocean = region_cells[{t.experiment, t.region}];
+    if (ocean.empty()) {
+      std::vector<std::size_t> all(table.cells.size());
+      for (std::size_t i = 0; i < all.size(); ++i)
+        all[i] = i;
+      ocean = cells_in_region(table, all, grid, region);
+    }
     const std::size_t total = meta.total_cells();
     std::vector<std::int32_t> ys, xs;
+    for (const std::int64_t k : ocean) {
+      ys.push_back(static_cast<std::int32_t>(static_cast<std::size_t>(k) / grid.nx));
+      xs.push_back(static_cast<std::int32_t>(static_cast<std::size_t>(k) % grid.nx));
+    }
     {
       const nc::File f(store_path);
       for (double v : f.read_double("y"))
@@ -163,6 +186,12 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     c.calendar = meta.header().calendar;
     c.artifact_fingerprint = afp;
     c.store_fingerprint = sid;
+    c.train_experiment = lm.info.train_experiment;
+    c.train_first_year = lm.info.train_first_year;
+    c.train_last_year = lm.info.train_last_year;
+    c.validation_experiment = lm.info.validation_experiment;
+    c.validation_first_year = lm.info.validation_first_year;
+    c.validation_last_year = lm.info.validation_last_year;
     c.ny = static_cast<std::size_t>(*ymax - *ymin + 1);
     c.nx = static_cast<std::size_t>(*xmax - *xmin + 1);
     const std::size_t n = c.cells();
@@ -174,6 +203,7 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     c.lon.resize(n);
     c.area.assign(n, std::nan(""));
     c.sample_mask.assign(n, 0);
+    c.region_mask.assign(n, 0);
     for (std::size_t j = 0; j < c.ny; ++j)
       for (std::size_t i = 0; i < c.nx; ++i) {
         const std::size_t k =
@@ -182,9 +212,40 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
         c.lon[j * c.nx + i] = grid.lon[k];
         if (grid.has_metrics()) c.area[j * c.nx + i] = grid.e1t[k] * grid.e2t[k];
       }
+    auto box_index = [&](std::size_t k) {
+      return (k / grid.nx - static_cast<std::size_t>(*ymin)) * c.nx + (k % grid.nx) -
+             static_cast<std::size_t>(*xmin);
+    };
+    for (const std::int64_t k : ocean)
+      c.region_mask[box_index(static_cast<std::size_t>(k))] = 1;
     const float nan = std::numeric_limits<float>::quiet_NaN();
     c.simulated.assign(12 * n, nan);
     c.reconstructed.assign(12 * n, nan);
+
+    // The simulated target of the year at the region's ocean cells, from the source file (the samples get the
+    // store's values below, the same numbers as the model saw).
+    {
+      const nemo::File src(data.file(t.experiment, t.year));
+      if (!src.grid().same_as(grid))
+        throw FileError(src.path(), "nav_lat",
+                        fmt::format("grid differs from {} (shape, coordinates or tmask)",
+                                    data.file(t.experiment, grids_year.at(t.experiment)).string()));
+      const std::string var = data.file_variable(data.target);
+      src.check_field(var);
+      const int first = src.months().first.index();
+      if (t.year * 12 < first || t.year * 12 + 11 >= first + src.months().count)
+        throw FileError(
+            src.path(), src.time_dim(),
+            fmt::format("covers {} .. {}, but {}-01 .. {}-12 are needed", cftime::format(src.months().first),
+                        cftime::format(src.months().at(src.months().count - 1)), t.year, t.year));
+      const std::size_t start[3] = {static_cast<std::size_t>(t.year * 12 - first),
+                                    static_cast<std::size_t>(*ymin), static_cast<std::size_t>(*xmin)};
+      const std::size_t count[3] = {12, c.ny, c.nx};
+      const std::vector<float> values = src.netcdf().read_float(var, start, count);
+      for (std::size_t month = 0; month < 12; ++month)
+        for (std::size_t k = 0; k < n; ++k)
+          if (c.region_mask[k]) c.simulated[month * n + k] = values[month * n + k];
+    }
 
     const Model& model = *lm.model;
     for (std::size_t c0 = 0; c0 < total; c0 += static_cast<std::size_t>(params.cells_per_block)) {
@@ -202,7 +263,11 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
             store.target_index_of(ids[b]) - static_cast<std::size_t>(store.header().target_start);
         const auto& cc = store.cell(cell);
         const std::size_t k =
-            static_cast<std::size_t>(cc.y - *ymin) * c.nx + static_cast<std::size_t>(cc.x - *xmin);
+            box_index(static_cast<std::size_t>(cc.y) * grid.nx + static_cast<std::size_t>(cc.x));
+        if (!c.region_mask[k])
+          throw FileError(store_path.string(), "",
+                          fmt::format("cell (y={}, x={}) is not an ocean cell of region '{}' in {}", cc.y,
+                                      cc.x, t.region, data.file(t.experiment, t.year).string()));
         c.sample_mask[k] = 1;
         c.simulated[month * n + k] = static_cast<float>(store.denormalise_target(y[b]));
         c.reconstructed[month * n + k] = static_cast<float>(store.denormalise_target(pred[b]));

@@ -21,6 +21,12 @@ void TrainParams::validate() const {
     if (m != "mlp" && m != "lstm" && m != "attention_lstm" && m != "xgboost")
       config::invalid(kSection, "models",
                       fmt::format("unknown model '{}' (expected mlp, lstm, attention_lstm, xgboost)", m));
+  if (seed < -1)
+    config::invalid(kSection, "seed", fmt::format("must be >= 0 (or -1 = [run] seed), got {}", seed));
+}
+
+std::uint64_t TrainParams::model_seed(const Context& ctx) const {
+  return seed >= 0 ? static_cast<std::uint64_t>(seed) : ctx.seed;
 }
 
 Baselines baseline_mse(const SampleStore& train, const SampleStore& validation) {
@@ -116,7 +122,7 @@ std::vector<TrainedModel> train_models(const TrainParams& params, const SampleSt
     spdlog::info("training {}", model->describe());
     const fs::path work = fs::path(params.output_dir) / (type + ".work");
     const auto t0 = std::chrono::steady_clock::now();
-    TrainOptions options{work, resume, ctx.seed};
+    TrainOptions options{work, resume, params.model_seed(ctx)};
     const FitResult fit = model->fit(train, validation, options, ctx);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -131,11 +137,18 @@ std::vector<TrainedModel> train_models(const TrainParams& params, const SampleSt
     info.validation_store = validation.path().string();
     info.train_fingerprint = train_fp;
     info.validation_fingerprint = val_fp;
+    info.train_experiment = train.header().experiment;
+    info.train_first_year = train.header().first_year;
+    info.train_last_year = train.header().last_year;
+    info.validation_experiment = validation.header().experiment;
+    info.validation_first_year = validation.header().first_year;
+    info.validation_last_year = validation.header().last_year;
+    info.subsample_seed = train.header().seed;
     info.best_epoch = fit.best_epoch;
     info.epochs = static_cast<int>(fit.history.size());
     info.best_validation_loss = fit.best_validation_loss;
     info.stop_reason = fit.stop_reason;
-    info.seed = ctx.seed;
+    info.seed = options.seed;
     info.threads = ctx.threads;
     info.provenance = provenance;
     const fs::path artifact = fs::path(params.output_dir) / type;

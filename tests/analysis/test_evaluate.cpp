@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <netcdf.h>
 
 #include <unistd.h>
 
@@ -160,6 +161,29 @@ TEST(EvaluateMetrics, SeasonAssignment) {
   EXPECT_THROW(season_of(13), Error);
 }
 
+TEST(EvaluateMetrics, SeasonYearsUnderBothDecemberConventions) {
+  // Meteorological DJF: December counts with the next January-February.
+  EXPECT_EQ(season_year(2009, 12, "next_year"), 2010);
+  EXPECT_EQ(season_year(2010, 1, "next_year"), 2010);
+  EXPECT_EQ(season_year(2010, 2, "next_year"), 2010);
+  EXPECT_EQ(season_year(2010, 11, "next_year"), 2010);
+  // Calendar-year DJF: December with January-February of its own year.
+  EXPECT_EQ(season_year(2009, 12, "same_year"), 2009);
+  EXPECT_EQ(season_year(2009, 1, "same_year"), 2009);
+  EXPECT_THROW(season_year(2009, 13, "next_year"), Error);
+  EXPECT_THROW(season_year(2009, 12, "winter"), Error);
+  // Complete seasons within 2009-2010.
+  EXPECT_FALSE(season_complete(2009, 0, 2009, 2010, "next_year"));  // needs December 2008
+  EXPECT_TRUE(season_complete(2010, 0, 2009, 2010, "next_year"));
+  EXPECT_FALSE(season_complete(2011, 0, 2009, 2010, "next_year"));  // January-February 2011
+  EXPECT_TRUE(season_complete(2009, 3, 2009, 2010, "next_year"));
+  EXPECT_FALSE(season_complete(2011, 1, 2009, 2010, "next_year"));
+  EXPECT_TRUE(season_complete(2009, 0, 2009, 2010, "same_year"));
+  EXPECT_TRUE(season_complete(2010, 0, 2009, 2010, "same_year"));
+  EXPECT_FALSE(season_complete(2011, 0, 2009, 2010, "same_year"));
+  EXPECT_FALSE(season_complete(2008, 2, 2009, 2010, "same_year"));
+}
+
 TEST(EvaluateMetrics, PhaseWrapAndUnits) {
   EXPECT_EQ(wrap_month_difference(12, 1), 1);
   EXPECT_EQ(wrap_month_difference(1, 12), -1);
@@ -191,14 +215,32 @@ TEST(EvaluateParamsTest, ConfigValidation) {
   EXPECT_THROW(config::Document::from_string("[evaluate]\nmodels = []\n").get<EvaluateParams>(), ConfigError);
   EXPECT_THROW(config::Document::from_string("[evaluate]\nmodel = [\"mlp\"]\n").get<EvaluateParams>(),
                ConfigError);
+  EXPECT_EQ(d.december, "next_year");
+  EXPECT_FALSE(d.allow_overlap);
+  EXPECT_EQ(
+      config::Document::from_string("[evaluate]\ndecember = \"same_year\"\n").get<EvaluateParams>().december,
+      "same_year");
+  try {
+    config::Document::from_string("[evaluate]\ndecember = \"winter\"\n", "e.toml").get<EvaluateParams>();
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key(), "evaluate.december");
+    EXPECT_NE(std::string(e.what()).find("e.toml"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'winter'"), std::string::npos) << e.what();
+  }
 }
 
 // ---- end to end on hand-made caches
 // ---------------------------------------------------------------------------
 
 constexpr std::size_t kNy = 3, kNx = 4, kCells = kNy * kNx;
+// Cell 8 is outside the region (land); cell 3 is an ocean cell of the region that is not a sample (a cell the
+// subsample left out, or one dropped for a gap): it has a simulated value but no reconstruction.
+bool in_region(std::size_t k) {
+  return k != 8;
+}
 bool is_sample(std::size_t k) {
-  return k != 3 && k != 8;
+  return k != 3 && in_region(k);
 }
 double area_of(std::size_t k) {
   return 1e8 * static_cast<double>(k / kNx + 1);
@@ -230,11 +272,17 @@ ReconstructionCache make_cache(const std::string& model, int year) {
     c.lon.push_back(-30.0 + static_cast<double>(k % kNx));
     c.area.push_back(area_of(k));
     c.sample_mask.push_back(is_sample(k) ? 1 : 0);
+    c.region_mask.push_back(in_region(k) ? 1 : 0);
   }
+  c.train_experiment = c.validation_experiment = "experiment_5";
+  c.train_first_year = 1958;
+  c.train_last_year = 1988;
+  c.validation_first_year = 1989;
+  c.validation_last_year = 2008;
   const float nan = std::nanf("");
   for (int m = 1; m <= 12; ++m)
     for (std::size_t k = 0; k < kCells; ++k) {
-      c.simulated.push_back(is_sample(k) ? static_cast<float>(sim_value(k, year, m)) : nan);
+      c.simulated.push_back(in_region(k) ? static_cast<float>(sim_value(k, year, m)) : nan);
       c.reconstructed.push_back(is_sample(k) ? static_cast<float>(rec_value(model, k, year, m)) : nan);
     }
   return c;
@@ -334,7 +382,9 @@ TEST_F(EvaluateEndToEnd, TablesAndFields) {
         sim.push_back(sim_value(k, year, m));
         rec_mlp.push_back(rec_value("mlp", k, year, m));
         w.push_back(area_of(k));
-        if (m == 12 || m <= 2) {
+        // Meteorological DJF (the default december = "next_year"): only DJF 2010 = December 2009 and
+        // January-February 2010 is complete within 2009-2010.
+        if ((year == 2009 && m == 12) || (year == 2010 && m <= 2)) {
           djf_sim.push_back(sim.back());
           djf_rec.push_back(rec_mlp.back());
         }
@@ -343,8 +393,9 @@ TEST_F(EvaluateEndToEnd, TablesAndFields) {
   const Metrics mlp_djf = compute_metrics(djf_sim, djf_rec);
 
   const Table metrics = read_csv(out / "metrics.csv");
-  // 2 models x 2 weightings x (1 overall + 2 years + 12 months + 4 seasons)
-  EXPECT_EQ(metrics.size(), 2u * 2u * 19u);
+  // 2 models x 2 weightings x (1 overall + 2 years + 12 months + 4 seasons + 7 complete season-years: DJF
+  // 2010, MAM/JJA/SON 2009 and 2010)
+  EXPECT_EQ(metrics.size(), 2u * 2u * 26u);
   const auto& xu =
       find_row(metrics, {{"model", "xgboost"}, {"weighting", "unweighted"}, {"period_type", "overall"}});
   EXPECT_EQ(xu.at("n"), std::to_string(2 * 12 * 10));
@@ -362,37 +413,67 @@ TEST_F(EvaluateEndToEnd, TablesAndFields) {
   EXPECT_NEAR(value(ma, "r2"), mlp_a.r2, 1e-7);
   EXPECT_NEAR(value(ma, "bias"), mlp_a.bias, 1e-7);
   EXPECT_NE(value(ma, "mse"), value(mu, "mse"));
-  // DJF holds December, January and February of each year.
+  // DJF holds the complete meteorological winters: December 2009 with January-February 2010.
   const auto& djf = find_row(metrics, {{"model", "mlp"}, {"weighting", "unweighted"}, {"period", "DJF"}});
-  EXPECT_EQ(djf.at("n"), std::to_string(2 * 3 * 10));
+  EXPECT_EQ(djf.at("n"), std::to_string(3 * 10));
   EXPECT_NEAR(value(djf, "mse"), mlp_djf.mse, 1e-7);
   EXPECT_NEAR(value(djf, "bias"), mlp_djf.bias, 1e-7);
+  const auto& djf2010 =
+      find_row(metrics, {{"model", "mlp"}, {"weighting", "unweighted"}, {"period", "2010-DJF"}});
+  EXPECT_EQ(djf2010.at("period_type"), "season_year");
+  EXPECT_EQ(djf2010.at("n"), std::to_string(3 * 10));
+  EXPECT_NEAR(value(djf2010, "mse"), mlp_djf.mse, 1e-7);
+  for (const auto& row : metrics)
+    EXPECT_NE(row.at("period"), "2009-DJF") << "DJF 2009 lacks December 2008: not scored";
+  EXPECT_EQ(find_row(metrics, {{"model", "mlp"}, {"weighting", "area"}, {"period", "2009-SON"}}).at("n"),
+            std::to_string(3 * 10));
   const auto& y2010 = find_row(metrics, {{"model", "xgboost"}, {"weighting", "area"}, {"period", "2010"}});
   EXPECT_EQ(y2010.at("period_type"), "year");
   EXPECT_EQ(y2010.at("n"), "120");
 
-  // Annual area-weighted mean and integrated flux, by hand.
+  // Annual area-weighted mean and integrated flux, by hand. The region's ocean area includes cell 3, which
+  // is not sampled: the simulated integrated flux covers it, the reconstruction's is extrapolated to it.
+  double ocean_area = 0, sampled_area = 0;
+  for (std::size_t k = 0; k < kCells; ++k) {
+    if (in_region(k)) ocean_area += area_of(k);
+    if (is_sample(k)) sampled_area += area_of(k);
+  }
+  ASSERT_LT(sampled_area, ocean_area);
   const Table annual = read_csv(out / "timeseries_annual.csv");
   ASSERT_EQ(annual.size(), 4u);
   for (int year : {2009, 2010}) {
-    double sw = 0, ss = 0, sr = 0, integrated = 0;
+    double sw = 0, ss = 0, sr = 0, integrated = 0, sampled_integrated = 0;
     for (int m = 1; m <= 12; ++m) {
-      double month_sum = 0;
-      for (std::size_t k = 0; k < kCells; ++k)
+      double month_sum = 0, sampled_sum = 0;
+      for (std::size_t k = 0; k < kCells; ++k) {
+        if (in_region(k)) month_sum += area_of(k) * sim_value(k, year, m);
         if (is_sample(k)) {
           sw += area_of(k);
           ss += area_of(k) * sim_value(k, year, m);
           sr += area_of(k) * rec_value("mlp", k, year, m);
-          month_sum += area_of(k) * sim_value(k, year, m);
+          sampled_sum += area_of(k) * sim_value(k, year, m);
         }
+      }
       integrated += month_sum * 12.011e-15 / 12;
+      sampled_integrated += sampled_sum * 12.011e-15 / 12;
     }
     const auto& row = find_row(annual, {{"model", "mlp"}, {"year", std::to_string(year)}});
     EXPECT_NEAR(value(row, "sim_mean"), ss / sw, 1e-7);
     EXPECT_NEAR(value(row, "rec_mean"), sr / sw, 1e-7);
     EXPECT_NEAR(value(row, "diff_mean"), (sr - ss) / sw, 1e-7);
+    EXPECT_DOUBLE_EQ(value(row, "ocean_area_m2"), ocean_area);
+    EXPECT_DOUBLE_EQ(value(row, "simulated_area_m2"), ocean_area);
+    EXPECT_DOUBLE_EQ(value(row, "sampled_area_m2"), sampled_area);
+    EXPECT_NEAR(value(row, "area_fraction"), sampled_area / ocean_area, 1e-8);
     EXPECT_NEAR(value(row, "sim_integrated"), integrated, 1e-7 * std::abs(integrated));
+    EXPECT_GT(std::abs(value(row, "sim_integrated") - sampled_integrated), 1e-3 * std::abs(integrated))
+        << "the integrated flux must not be the partial sum over the sample cells";
+    EXPECT_NEAR(value(row, "sim_integrated_extrapolated"), ss / sw * ocean_area * 12.011e-15,
+                1e-7 * std::abs(integrated));
+    EXPECT_NEAR(value(row, "rec_integrated_extrapolated"), sr / sw * ocean_area * 12.011e-15,
+                1e-7 * std::abs(integrated));
     EXPECT_EQ(row.at("integrated_units"), "Pg C yr-1");
+    EXPECT_EQ(row.count("rec_integrated"), 0u) << "no unlabelled partial sum";
   }
   // Hand check of the 2009 mean: sample cells' area-weighted offset plus the mean cycle (-3).
   {
@@ -478,12 +559,137 @@ TEST_F(EvaluateEndToEnd, TablesAndFields) {
       EXPECT_TRUE(std::isnan(diff[k]) && std::isnan(rmse[k]) && std::isnan(r[k])) << k;
     }
   }
+  const auto region_mask = f.read_double("region_mask");
+  for (std::size_t k = 0; k < kCells; ++k)
+    EXPECT_EQ(region_mask[k], in_region(k) ? 1.0 : 0.0) << k;
   EXPECT_TRUE(fs::exists(out / "fields" / "mlp_experiment_1_north_atlantic_errors.nc"));
-  EXPECT_EQ(s.files.size(), 8u + 2u);
+  EXPECT_EQ(s.files.size(), 9u + 2u);
+
+  // What the models were trained on.
+  const Table training = read_csv(out / "training.csv");
+  ASSERT_EQ(training.size(), 2u);
+  const auto& tr = find_row(training, {{"model", "xgboost"}});
+  EXPECT_EQ(tr.at("train_experiment"), "experiment_5");
+  EXPECT_EQ(tr.at("train_years"), "1958-1988");
+  EXPECT_EQ(tr.at("validation_experiment"), "experiment_5");
+  EXPECT_EQ(tr.at("validation_years"), "1989-2008");
+  EXPECT_EQ(tr.at("overlap_years"), "");
 
   const std::string text = format_summary(s);
   EXPECT_NE(text.find("xgboost"), std::string::npos);
   EXPECT_NE(text.find("RMSE(area)"), std::string::npos);
+}
+
+TEST_F(EvaluateEndToEnd, DecemberWithItsOwnYear) {
+  params_.december = "same_year";
+  evaluate(params_, Context{}, kProv);
+  const Table metrics = read_csv(fs::path(params_.output_dir) / "metrics.csv");
+  EXPECT_EQ(metrics.size(), 2u * 2u * 27u);  // 8 season-years
+  std::vector<double> sim, rec, sim09, rec09;
+  for (int year : {2009, 2010})
+    for (int m : {1, 2, 12})
+      for (std::size_t k = 0; k < kCells; ++k)
+        if (is_sample(k)) {
+          sim.push_back(sim_value(k, year, m));
+          rec.push_back(rec_value("mlp", k, year, m));
+          if (year == 2009) {
+            sim09.push_back(sim.back());
+            rec09.push_back(rec.back());
+          }
+        }
+  const auto& djf = find_row(metrics, {{"model", "mlp"}, {"weighting", "unweighted"}, {"period", "DJF"}});
+  EXPECT_EQ(djf.at("n"), std::to_string(2 * 3 * 10));
+  EXPECT_NEAR(value(djf, "mse"), compute_metrics(sim, rec).mse, 1e-7);
+  const auto& djf09 =
+      find_row(metrics, {{"model", "mlp"}, {"weighting", "unweighted"}, {"period", "2009-DJF"}});
+  EXPECT_EQ(djf09.at("n"), std::to_string(3 * 10));
+  EXPECT_NEAR(value(djf09, "mse"), compute_metrics(sim09, rec09).mse, 1e-7);
+  EXPECT_NEAR(value(djf09, "bias"), compute_metrics(sim09, rec09).bias, 1e-7);
+}
+
+TEST_F(EvaluateEndToEnd, OverlapWithTrainingYearsIsAnErrorUnlessAllowed) {
+  // mlp was trained on experiment_1 2000-2009 and validated on 2010: both evaluated years are in-sample.
+  for (int year : {2009, 2010}) {
+    ReconstructionCache c = make_cache("mlp", year);
+    c.train_experiment = c.validation_experiment = "experiment_1";
+    c.train_first_year = 2000;
+    c.train_last_year = 2009;
+    c.validation_first_year = c.validation_last_year = 2010;
+    write_cache(path("mlp", year), c, kProv);
+  }
+  try {
+    evaluate(params_, Context{}, kProv);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const std::string& part :
+         {std::string("overlap the training or validation years"), std::string("model mlp"),
+          std::string("2009 (training year; ") + path("mlp", 2009).string(),
+          std::string("2010 (validation year; ") + path("mlp", 2010).string(), std::string("allow_overlap")})
+      EXPECT_NE(msg.find(part), std::string::npos) << "'" << msg << "' lacks '" << part << "'";
+    EXPECT_EQ(msg.find("model xgboost"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(has_regular_files(params_.output_dir));
+
+  params_.allow_overlap = true;
+  evaluate(params_, Context{}, kProv);
+  const Table training = read_csv(fs::path(params_.output_dir) / "training.csv");
+  const auto& mlp = find_row(training, {{"model", "mlp"}});
+  EXPECT_EQ(mlp.at("train_experiment"), "experiment_1");
+  EXPECT_EQ(mlp.at("train_years"), "2000-2009");
+  EXPECT_EQ(mlp.at("validation_years"), "2010-2010");
+  EXPECT_EQ(mlp.at("overlap_years"), "2009 2010");
+  EXPECT_EQ(find_row(training, {{"model", "xgboost"}}).at("overlap_years"), "");
+}
+
+TEST_F(EvaluateEndToEnd, UnknownTrainingIsRecordedAsUnknown) {
+  for (int year : {2009, 2010}) {
+    ReconstructionCache c = make_cache("xgboost", year);
+    c.train_experiment = c.validation_experiment = "";
+    write_cache(path("xgboost", year), c, kProv);
+  }
+  evaluate(params_, Context{}, kProv);
+  const Table training = read_csv(fs::path(params_.output_dir) / "training.csv");
+  const auto& x = find_row(training, {{"model", "xgboost"}});
+  EXPECT_EQ(x.at("train_experiment"), "unknown");
+  EXPECT_EQ(x.at("train_years"), "unknown");
+  EXPECT_EQ(x.at("overlap_years"), "unknown");
+}
+
+TEST_F(EvaluateEndToEnd, CachesOfDifferentlyTrainedModelsNameBothFiles) {
+  ReconstructionCache c = make_cache("mlp", 2010);
+  c.train_last_year = 1990;
+  write_cache(path("mlp", 2010), c, kProv);
+  try {
+    evaluate(params_, Context{}, kProv);
+    FAIL() << "no error";
+  } catch (const FileError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path("mlp", 2010).string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find(path("mlp", 2009).string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("1958-1990"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(has_regular_files(params_.output_dir));
+}
+
+TEST_F(EvaluateEndToEnd, VersionOneCacheWithoutRegionMaskMustBeRebuilt) {
+  const fs::path p = path("xgboost", 2010);
+  int ncid = -1;
+  ASSERT_EQ(nc_open(p.c_str(), NC_WRITE, &ncid), NC_NOERR);
+  ASSERT_EQ(nc_redef(ncid), NC_NOERR);
+  const int one = 1;
+  ASSERT_EQ(nc_put_att_int(ncid, NC_GLOBAL, "fluxkit_cache_version", NC_INT, 1, &one), NC_NOERR);
+  ASSERT_EQ(nc_close(ncid), NC_NOERR);
+  try {
+    evaluate(params_, Context{}, kProv);
+    FAIL() << "no error";
+  } catch (const FileError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("version 1 does not record the region's ocean cells"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("fluxkit reconstruct"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(has_regular_files(params_.output_dir));
 }
 
 TEST_F(EvaluateEndToEnd, MissingYearsNamedAtOnceAndNothingWritten) {

@@ -314,6 +314,79 @@ TEST_F(Prepare, BadInputsAreClearErrorsAndLeaveNoStore) {
   EXPECT_NE(e.find("train.nc: the training store is needed"), std::string::npos) << e;
 }
 
+TEST_F(Prepare, PrepareSeedFixesTheCellsWhateverTheRunSeed) {
+  auto cells_of = [](const fs::path& store) {
+    const SampleStore s(store);
+    std::vector<std::pair<int, int>> out;
+    for (std::size_t c = 0; c < s.cells(); ++c)
+      out.emplace_back(s.cell(c).y, s.cell(c).x);
+    return out;
+  };
+  auto p = params("seed_a");
+  p.splits = {"train"};
+  p.seed = 7;
+  Context run1, run2;
+  run1.seed = 1;
+  run2.seed = 2;
+  prepare_samples(p, data(), run1, kProv);
+  auto q = p;
+  q.output_dir = (root_ / "out" / "seed_b").string();
+  prepare_samples(q, data(), run2, kProv);
+  EXPECT_EQ(cells_of(p.train_path()), cells_of(q.train_path())) << "[prepare] seed decides the cells";
+  EXPECT_EQ(SampleStore(q.train_path()).header().seed, 7u);
+  // Without [prepare] seed the run's seed decides.
+  auto r = p;
+  r.seed = -1;
+  r.output_dir = (root_ / "out" / "seed_c").string();
+  prepare_samples(r, data(), run2, kProv);
+  EXPECT_EQ(SampleStore(r.train_path()).header().seed, 2u);
+  EXPECT_NE(cells_of(r.train_path()), cells_of(p.train_path()));
+  EXPECT_EQ(r.subsample_seed(run2), 2u);
+  EXPECT_EQ(p.subsample_seed(run2), 7u);
+}
+
+TEST_F(Prepare, TestYearsOverlappingTrainingOrValidationAreAnError) {
+  config::register_section<PrepareParams>();
+  auto message = [](const std::string& toml) {
+    try {
+      config::Document::from_string(toml, "t.toml").get<PrepareParams>();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("<no error>");
+  };
+  const std::string base =
+      "[prepare]\ntrain_experiment = \"experiment_5\"\ntrain_years = [1958, 1988]\n"
+      "validation_years = [1989, 2008]\ntest_experiments = [\"experiment_1\", \"experiment_5\"]\n";
+  EXPECT_EQ(message(base + "test_years = [2009, 2018]\n"), "<no error>");
+  EXPECT_EQ(
+      message(base + "test_years = [1959, 2018]\n"),
+      "config t.toml: key 'prepare.test_years': test years 1959-2018 of experiment_5 overlap the training "
+      "years 1958-1988 of the same experiment (in 1959-1988): test scores there would be in-sample. "
+      "Choose other test years or experiments, or set [prepare] allow_overlap = true");
+  EXPECT_NE(message(base + "test_years = [2008, 2010]\n")
+                .find("overlap the validation years 1989-2008 of the same experiment (in 2008)"),
+            std::string::npos);
+  EXPECT_EQ(message(base + "test_years = [1959, 2018]\nallow_overlap = true\n"), "<no error>");
+  // Another experiment in the same years is the seed's cross-experiment protocol: fine.
+  EXPECT_EQ(message("[prepare]\ntrain_experiment = \"experiment_5\"\ntest_years = [1959, 2018]\n"
+                    "test_experiments = [\"experiment_1\"]\n"),
+            "<no error>");
+
+  // Called directly: the same error, and nothing is written.
+  auto p = params("overlap");
+  p.test_years = {2001, 2001};  // a training year of experiment_5
+  const std::string e = error_of(p, data());
+  EXPECT_NE(e.find("key 'prepare.test_years'"), std::string::npos) << e;
+  EXPECT_NE(e.find("overlap the training years 2000-2001"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(p.output_dir));
+  p.allow_overlap = true;
+  p.splits = {"train", "test"};
+  p.test_experiments = {"experiment_5"};
+  EXPECT_NO_THROW(prepare_samples(p, data(), Context{}, kProv));
+  EXPECT_TRUE(fs::exists(p.test_path("experiment_5", "global", 2001)));
+}
+
 TEST_F(Prepare, ConfigValidation) {
   config::register_section<PrepareParams>();
   auto message = [](const std::string& toml) {

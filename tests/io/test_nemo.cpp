@@ -681,6 +681,90 @@ TEST(NemoFields, WrongDimensionsAreRejectedNamingBothLists) {
   expect_file_error([&] { f.check_field("nav_lat"); }, {"'nav_lat'", "(y, x)", "(time_counter, y, x)"});
 }
 
+// Packed fields and metrics (short + scale_factor/add_offset, as ncpdq writes them) are unpacked by the NEMO
+// reader, and an unsupported packing is an error naming the file and the variable.
+TEST(NemoFields, PackedFieldsAndMetricsAreUnpacked) {
+  TempDir dir;
+  const fs::path p = make(dir, {});
+  constexpr std::size_t nt = 14;
+  const float scale = 0.05f, offset = 500.0f;
+  std::vector<std::int16_t> packed(nt * kNy * kNx);
+  for (std::size_t t = 0; t < nt; ++t)
+    for (std::size_t j = 0; j < kNy; ++j)
+      for (std::size_t i = 0; i < kNx; ++i)
+        packed[(t * kNy + j) * kNx + i] =
+            field_missing(t, j, i)
+                ? std::int16_t{-32767}
+                : static_cast<std::int16_t>(std::lround((field_value(t, j, i) - offset) / scale));
+  std::vector<std::int16_t> e1(kNy * kNx), e2(kNy * kNx);
+  for (std::size_t j = 0; j < kNy; ++j)
+    for (std::size_t i = 0; i < kNx; ++i) {
+      e1[j * kNx + i] = static_cast<std::int16_t>((e1t(j, i) - 1000.0) / 0.5);
+      e2[j * kNx + i] = static_cast<std::int16_t>((e2t(j, i) - 1000.0) / 0.5);
+    }
+  {
+    int ncid = -1, t = -1, y = -1, x = -1;
+    ASSERT_EQ(nc_open(p.c_str(), NC_WRITE, &ncid), NC_NOERR);
+    ASSERT_EQ(nc_redef(ncid), NC_NOERR);
+    ASSERT_EQ(nc_inq_dimid(ncid, "time_counter", &t), NC_NOERR);
+    ASSERT_EQ(nc_inq_dimid(ncid, "y", &y), NC_NOERR);
+    ASSERT_EQ(nc_inq_dimid(ncid, "x", &x), NC_NOERR);
+    const int dims3[3] = {t, y, x}, dims2[2] = {y, x};
+    int sst = -1, bad = -1, v1 = -1, v2 = -1;
+    ASSERT_EQ(nc_def_var(ncid, "sst_packed", NC_SHORT, 3, dims3, &sst), NC_NOERR);
+    ASSERT_EQ(nc_put_att_float(ncid, sst, "scale_factor", NC_FLOAT, 1, &scale), NC_NOERR);
+    ASSERT_EQ(nc_put_att_float(ncid, sst, "add_offset", NC_FLOAT, 1, &offset), NC_NOERR);
+    const short fill = -32767;
+    ASSERT_EQ(nc_put_att_short(ncid, sst, "_FillValue", NC_SHORT, 1, &fill), NC_NOERR);
+    ASSERT_EQ(nc_def_var(ncid, "sst_bad", NC_SHORT, 3, dims3, &bad), NC_NOERR);
+    const double doffset = 500.0;
+    ASSERT_EQ(nc_put_att_float(ncid, bad, "scale_factor", NC_FLOAT, 1, &scale), NC_NOERR);
+    ASSERT_EQ(nc_put_att_double(ncid, bad, "add_offset", NC_DOUBLE, 1, &doffset), NC_NOERR);
+    const double half = 0.5, thousand = 1000.0;
+    for (auto [name, id] : {std::pair<const char*, int*>{"e1t", &v1}, {"e2t", &v2}}) {
+      ASSERT_EQ(nc_def_var(ncid, name, NC_SHORT, 2, dims2, id), NC_NOERR);
+      ASSERT_EQ(nc_put_att_double(ncid, *id, "scale_factor", NC_DOUBLE, 1, &half), NC_NOERR);
+      ASSERT_EQ(nc_put_att_double(ncid, *id, "add_offset", NC_DOUBLE, 1, &thousand), NC_NOERR);
+    }
+    ASSERT_EQ(nc_enddef(ncid), NC_NOERR);
+    const std::size_t start[3] = {0, 0, 0}, count[3] = {nt, kNy, kNx};
+    ASSERT_EQ(nc_put_vara_short(ncid, sst, start, count, packed.data()), NC_NOERR);
+    ASSERT_EQ(nc_put_vara_short(ncid, bad, start, count, packed.data()), NC_NOERR);
+    ASSERT_EQ(nc_put_var_short(ncid, v1, e1.data()), NC_NOERR);
+    ASSERT_EQ(nc_put_var_short(ncid, v2, e2.data()), NC_NOERR);
+    ASSERT_EQ(nc_close(ncid), NC_NOERR);
+  }
+  const File f(p);
+  ASSERT_TRUE(f.grid().has_metrics());
+  const auto area = f.grid().area();
+  for (std::size_t j = 0; j < kNy; ++j)
+    for (std::size_t i = 0; i < kNx; ++i) {
+      EXPECT_EQ(f.grid().e1t[j * kNx + i], e1t(j, i)) << j << "," << i;
+      EXPECT_EQ(area[j * kNx + i], e1t(j, i) * e2t(j, i)) << j << "," << i;
+    }
+  const auto all = f.read_all("sst_packed");
+  for (std::size_t t = 0; t < nt; ++t) {
+    const auto month = f.read_month("sst_packed", t);
+    for (std::size_t j = 0; j < kNy; ++j)
+      for (std::size_t i = 0; i < kNx; ++i) {
+        const std::size_t k = j * kNx + i;
+        if (field_missing(t, j, i)) {
+          EXPECT_TRUE(std::isnan(month[k]) && std::isnan(all[t * kNy * kNx + k]))
+              << t << "," << j << "," << i;
+          continue;
+        }
+        const float expected =
+            static_cast<float>(packed[t * kNy * kNx + k] * static_cast<double>(scale) + offset);
+        EXPECT_EQ(month[k], expected) << t << "," << j << "," << i;
+        EXPECT_EQ(all[t * kNy * kNx + k], expected);
+        EXPECT_NEAR(month[k], field_value(t, j, i), 0.5 * scale + 1e-4) << t << "," << j << "," << i;
+      }
+  }
+  const FileError e = expect_file_error([&] { (void)f.read_month("sst_bad", 0); },
+                                        {p.string(), "'sst_bad'", "unsupported packing", "add_offset"});
+  EXPECT_EQ(e.variable(), "sst_bad");
+}
+
 TEST(NemoFields, MissingFieldListsTheVariables) {
   TempDir dir;
   const fs::path p = make(dir, {});

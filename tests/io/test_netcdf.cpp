@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -131,7 +132,7 @@ void write_all_types(const fs::path& path, const Compression& compression = {},
   const std::array<double, 3> doubles = {1.5, -2.25, 1e-300};
   const std::array<float, 2> floats = {0.1f, 3.0e38f};
   const std::array<std::int8_t, 2> flags = {0, 1};
-  w.put_att("d", "valid_range", std::span<const double>(doubles));
+  w.put_att("d", "double_list", std::span<const double>(doubles));
   w.put_att("i", "float_list", std::span<const float>(floats));
   w.put_att("b", "flag_values", std::span<const std::int8_t>(flags));
   w.put_att("b", "flag_meanings", "land ocean");
@@ -219,7 +220,7 @@ TEST(NetcdfRoundTrip, AttributesOfEveryKind) {
   EXPECT_EQ(f.text_attribute("f", "long_name"), "sea surface temperature");
   EXPECT_EQ(f.number_attribute("f", "scale"), std::vector<double>{0.5});
   EXPECT_EQ(f.number_attribute("d", "offset"), std::vector<double>{1.0 / 3.0});
-  EXPECT_EQ(f.number_attribute("d", "valid_range"), (std::vector<double>{1.5, -2.25, 1e-300}));
+  EXPECT_EQ(f.number_attribute("d", "double_list"), (std::vector<double>{1.5, -2.25, 1e-300}));
   EXPECT_EQ(f.number_attribute("i", "float_list"),
             (std::vector<double>{static_cast<double>(0.1f), static_cast<double>(3.0e38f)}));
   EXPECT_EQ(f.number_attribute("b", "flag_values"), (std::vector<double>{0.0, 1.0}));
@@ -591,6 +592,361 @@ TEST(NetcdfFill, FillValuesInsideAHyperslab) {
   EXPECT_EQ(v[0], 3.0f);
   EXPECT_TRUE(std::isnan(v[1]));
   EXPECT_EQ(v[2], 5.0f);
+}
+
+// ---- packed variables (scale_factor, add_offset, valid_*, _Unsigned)
+// ------------------------------------------------------------------
+
+// A netCDF-4 file written with the plain C API, so that any type and attribute combination can be stored.
+class RawFile {
+ public:
+  explicit RawFile(const fs::path& p) : path_(p) {
+    EXPECT_EQ(nc_create(p.c_str(), NC_NETCDF4 | NC_CLOBBER, &ncid_), NC_NOERR) << p;
+  }
+  ~RawFile() { close(); }
+  RawFile(const RawFile&) = delete;
+  RawFile& operator=(const RawFile&) = delete;
+
+  int dim(const char* name, std::size_t len) {
+    int id = -1;
+    EXPECT_EQ(nc_def_dim(ncid_, name, len, &id), NC_NOERR) << name;
+    return id;
+  }
+  int var(const char* name, nc_type type, std::initializer_list<int> dims) {
+    const std::vector<int> d(dims);
+    int id = -1;
+    EXPECT_EQ(nc_def_var(ncid_, name, type, static_cast<int>(d.size()), d.data(), &id), NC_NOERR) << name;
+    return id;
+  }
+  void text(int var, const char* name, const char* value) {
+    EXPECT_EQ(nc_put_att_text(ncid_, var, name, std::strlen(value), value), NC_NOERR) << name;
+  }
+  // Attribute values given in C++ type T, stored as `type` (T must be the C type of `type`).
+  template <class T>
+  void att(int var, const char* name, nc_type type, std::initializer_list<T> values) {
+    const std::vector<T> v(values);
+    EXPECT_EQ(nc_put_att(ncid_, var, name, type, v.size(), v.data()), NC_NOERR) << name;
+  }
+  template <class T>
+  void put(int var, const std::vector<T>& data) {
+    if (define_) {
+      EXPECT_EQ(nc_enddef(ncid_), NC_NOERR);
+      define_ = false;
+    }
+    EXPECT_EQ(nc_put_var(ncid_, var, data.data()), NC_NOERR);
+  }
+  void close() {
+    if (ncid_ >= 0) {
+      EXPECT_EQ(nc_close(ncid_), NC_NOERR) << path_;
+    }
+    ncid_ = -1;
+  }
+
+ private:
+  fs::path path_;
+  int ncid_ = -1;
+  bool define_ = true;
+};
+
+// ncpdq's packing of a float field into shorts: add_offset = (min + max) / 2, scale_factor = (max - min) /
+// (2^16 - 4), both float; packed = round((value - add_offset) / scale_factor); missing values get the packed
+// type's default fill value, declared as _FillValue.
+struct NcpdqPacked {
+  float scale = 0, offset = 0;
+  std::vector<std::int16_t> packed;
+};
+NcpdqPacked ncpdq_pack(const std::vector<float>& values) {
+  float lo = std::numeric_limits<float>::infinity(), hi = -lo;
+  for (float v : values)
+    if (std::isfinite(v)) {
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  NcpdqPacked p;
+  p.offset = static_cast<float>((static_cast<double>(lo) + hi) / 2);
+  p.scale = static_cast<float>((static_cast<double>(hi) - lo) / 65532.0);
+  for (float v : values)
+    p.packed.push_back(std::isfinite(v) ? static_cast<std::int16_t>(
+                                              std::lround((v - static_cast<double>(p.offset)) / p.scale))
+                                        : static_cast<std::int16_t>(NC_FILL_SHORT));
+  return p;
+}
+
+TEST(NetcdfPacked, NcpdqStyleShortsUnpackToTheFieldWithinHalfAStep) {
+  TempDir dir;
+  const fs::path p = dir / "ncpdq.nc";
+  // A (time, y, x) SST-like field with a land cell (NaN before packing).
+  std::vector<float> sst(kT * kY * kX);
+  for (std::size_t k = 0; k < sst.size(); ++k)
+    sst[k] = 28.0f * std::sin(0.37f * static_cast<float>(k)) - 1.8f;
+  sst[5] = sst[5 + kY * kX] = std::numeric_limits<float>::quiet_NaN();
+  const NcpdqPacked pk = ncpdq_pack(sst);
+  // The same field in double, packed with double attributes (ncpdq on a double variable).
+  std::vector<double> dsst(sst.begin(), sst.end());
+  const double dscale = 0.001, doffset = -1.8;
+  std::vector<std::int16_t> dpacked;
+  for (double v : dsst)
+    dpacked.push_back(std::isfinite(v) ? static_cast<std::int16_t>(std::lround((v - doffset) / dscale))
+                                       : std::int16_t{-32768});
+  {
+    RawFile w(p);
+    const int t = w.dim("t", kT), y = w.dim("y", kY), x = w.dim("x", kX);
+    const int v = w.var("sst", NC_SHORT, {t, y, x});
+    w.att<float>(v, "scale_factor", NC_FLOAT, {pk.scale});
+    w.att<float>(v, "add_offset", NC_FLOAT, {pk.offset});
+    w.att<std::int16_t>(v, "_FillValue", NC_SHORT, {static_cast<std::int16_t>(NC_FILL_SHORT)});
+    w.text(v, "units", "degC");
+    const int d = w.var("sst_d", NC_SHORT, {t, y, x});
+    w.att<double>(d, "scale_factor", NC_DOUBLE, {dscale});
+    w.att<double>(d, "add_offset", NC_DOUBLE, {doffset});
+    w.att<std::int16_t>(d, "missing_value", NC_SHORT, {-32768});
+    w.put(v, pk.packed);
+    w.put(d, dpacked);
+  }
+  File f(p);
+  EXPECT_EQ(f.var("sst").type, NC_SHORT);
+  const auto as_float = f.read_float("sst");
+  const auto as_double = f.read_double("sst");
+  ASSERT_EQ(as_float.size(), sst.size());
+  for (std::size_t k = 0; k < sst.size(); ++k) {
+    if (std::isnan(sst[k])) {
+      EXPECT_TRUE(std::isnan(as_float[k]) && std::isnan(as_double[k])) << k;
+      continue;
+    }
+    // packed * scale_factor + add_offset in double, rounded to float (the attributes' type).
+    const float expected = static_cast<float>(pk.packed[k] * static_cast<double>(pk.scale) + pk.offset);
+    EXPECT_EQ(as_float[k], expected) << k;
+    EXPECT_EQ(as_double[k], static_cast<double>(expected)) << k;
+    EXPECT_NEAR(as_float[k], sst[k], 0.5 * pk.scale + 1e-5) << k;
+    EXPECT_NE(as_float[k], static_cast<float>(pk.packed[k])) << "read as raw integers";
+  }
+  // A hyperslab unpacks the same values.
+  const std::array<std::size_t, 3> start = {1, 1, 0}, count = {1, 2, kX};
+  const auto slab = f.read_float("sst", start, count);
+  for (std::size_t k = 0; k < slab.size(); ++k) {
+    const float e = as_float[kY * kX + kX + k];
+    if (std::isnan(e))
+      EXPECT_TRUE(std::isnan(slab[k]));
+    else
+      EXPECT_EQ(slab[k], e);
+  }
+  // Double attributes: unpacked in double, exactly packed * scale + offset.
+  const auto dd = f.read_double("sst_d");
+  const auto df = f.read_float("sst_d");
+  for (std::size_t k = 0; k < dsst.size(); ++k) {
+    if (std::isnan(dsst[k])) {
+      EXPECT_TRUE(std::isnan(dd[k]) && std::isnan(df[k])) << k;
+      continue;
+    }
+    EXPECT_EQ(dd[k], dpacked[k] * dscale + doffset) << k;
+    EXPECT_EQ(df[k], static_cast<float>(dpacked[k] * dscale + doffset)) << k;
+    EXPECT_NEAR(dd[k], dsst[k], 0.5 * dscale + 1e-12) << k;
+  }
+}
+
+TEST(NetcdfPacked, ScaleOrOffsetAloneAndSameTypeAsTheVariable) {
+  TempDir dir;
+  const fs::path p = dir / "partial.nc";
+  const std::vector<std::int32_t> raw = {-3, 0, 7, 1000000};
+  const std::vector<float> fraw = {1.5f, -2.0f, 0.0f, 1e20f};
+  {
+    RawFile w(p);
+    const int n = w.dim("n", 4);
+    const int a = w.var("scale_only", NC_INT, {n});
+    w.att<double>(a, "scale_factor", NC_DOUBLE, {0.25});
+    const int b = w.var("offset_only", NC_INT, {n});
+    w.att<float>(b, "add_offset", NC_FLOAT, {-273.15f});
+    // Packing attributes of the variable's own type: the data keep that type.
+    const int c = w.var("float_scaled", NC_FLOAT, {n});
+    w.att<float>(c, "scale_factor", NC_FLOAT, {2.0f});
+    w.att<float>(c, "add_offset", NC_FLOAT, {0.5f});
+    w.att<float>(c, "_FillValue", NC_FLOAT, {1e20f});
+    w.put(a, raw);
+    w.put(b, raw);
+    w.put(c, fraw);
+  }
+  File f(p);
+  EXPECT_EQ(f.read_double("scale_only"), (std::vector<double>{-0.75, 0.0, 1.75, 250000.0}));
+  const auto off = f.read_double("offset_only");
+  for (std::size_t k = 0; k < raw.size(); ++k)
+    EXPECT_EQ(off[k], static_cast<double>(static_cast<float>(raw[k] + static_cast<double>(-273.15f)))) << k;
+  const auto fs_ = f.read_float("float_scaled");
+  EXPECT_EQ(fs_[0], 3.5f);
+  EXPECT_EQ(fs_[1], -3.5f);
+  EXPECT_EQ(fs_[2], 0.5f);
+  EXPECT_TRUE(std::isnan(fs_[3])) << "the fill value is compared before unpacking";
+}
+
+TEST(NetcdfPacked, UnsignedBytesAndShorts) {
+  TempDir dir;
+  const fs::path p = dir / "unsigned.nc";
+  const std::vector<std::int8_t> bytes = {-1, -128, 0, 127, -2, 5};
+  const std::vector<std::int16_t> shorts = {-1, -32768, 0, 32767, 12, -2};
+  const std::vector<std::uint8_t> ubytes = {255, 128, 0, 127, 254, 5};
+  {
+    RawFile w(p);
+    const int n = w.dim("n", 6);
+    const int b = w.var("ice", NC_BYTE, {n});
+    w.text(b, "_Unsigned", "true");
+    w.att<float>(b, "scale_factor", NC_FLOAT, {0.5f});
+    w.att<float>(b, "add_offset", NC_FLOAT, {0.0f});
+    w.att<std::int8_t>(b, "_FillValue", NC_BYTE, {-1});  // 255 as unsigned
+    const int s = w.var("count", NC_SHORT, {n});
+    w.text(s, "_Unsigned", "TRUE");
+    w.att<std::uint16_t>(s, "missing_value", NC_USHORT, {65534});  // -2 stored
+    const int u = w.var("ubyte", NC_UBYTE, {n});
+    w.att<double>(u, "scale_factor", NC_DOUBLE, {0.5});
+    const int f = w.var("signed_bytes", NC_BYTE, {n});
+    w.text(f, "_Unsigned", "false");
+    w.put(b, bytes);
+    w.put(s, shorts);
+    w.put(u, ubytes);
+    w.put(f, bytes);
+  }
+  File f(p);
+  const auto ice = f.read_double("ice");
+  EXPECT_TRUE(std::isnan(ice[0])) << "_FillValue -1 is the unsigned 255";
+  EXPECT_EQ(ice[1], 64.0);  // 128 * 0.5
+  EXPECT_EQ(ice[2], 0.0);
+  EXPECT_EQ(ice[3], 63.5);
+  EXPECT_EQ(ice[4], 127.0);  // 254 * 0.5
+  EXPECT_EQ(ice[5], 2.5);
+  const auto count = f.read_double("count");
+  EXPECT_EQ(count[0], 65535.0);
+  EXPECT_EQ(count[1], 32768.0);
+  EXPECT_EQ(count[2], 0.0);
+  EXPECT_EQ(count[3], 32767.0);
+  EXPECT_EQ(count[4], 12.0);
+  EXPECT_TRUE(std::isnan(count[5])) << "an unsigned missing_value matches the unsigned value";
+  EXPECT_EQ(f.read_float("ubyte"), (std::vector<float>{127.5f, 64.0f, 0.0f, 63.5f, 127.0f, 2.5f}));
+  EXPECT_EQ(f.read_double("signed_bytes"), (std::vector<double>{-1, -128, 0, 127, -2, 5}));
+}
+
+TEST(NetcdfPacked, ValidRangeOnPackedOrUnpackedValues) {
+  TempDir dir;
+  const fs::path p = dir / "valid.nc";
+  const std::vector<std::int16_t> raw = {-101, -100, 0, 40, 60, 100, 101};
+  const std::vector<float> plain = {-1.0f, 0.0f, 5.0f, 10.0f, 10.5f, 3.0f, -0.0f};
+  const std::vector<std::int8_t> bytes = {-50, -60, 10, 0, -1, 1, 2};
+  {
+    RawFile w(p);
+    const int n = w.dim("n", raw.size());
+    // valid_range in the packed type (short) on packed shorts.
+    const int a = w.var("range_packed", NC_SHORT, {n});
+    w.att<float>(a, "scale_factor", NC_FLOAT, {0.01f});
+    w.att<std::int16_t>(a, "valid_range", NC_SHORT, {-100, 100});
+    // valid_max in the unpacked type (float, the type of scale_factor): compared with unpacked values.
+    const int b = w.var("max_unpacked", NC_SHORT, {n});
+    w.att<float>(b, "scale_factor", NC_FLOAT, {0.01f});
+    w.att<float>(b, "valid_max", NC_FLOAT, {0.5f});
+    // valid_min alone on a plain float variable.
+    const int c = w.var("min_plain", NC_FLOAT, {n});
+    w.att<float>(c, "valid_min", NC_FLOAT, {0.0f});
+    // valid_min and valid_max of an _Unsigned byte variable: limits of the variable's type are unsigned too.
+    const int d = w.var("range_unsigned", NC_BYTE, {n});
+    w.text(d, "_Unsigned", "true");
+    w.att<std::int8_t>(d, "valid_min", NC_BYTE, {1});
+    w.att<std::int8_t>(d, "valid_max", NC_BYTE, {-56});  // 200
+    // valid_range wins over valid_min/valid_max (as netCDF4-python).
+    const int e = w.var("range_wins", NC_FLOAT, {n});
+    w.att<float>(e, "valid_range", NC_FLOAT, {0.0f, 5.0f});
+    w.att<float>(e, "valid_max", NC_FLOAT, {100.0f});
+    w.put(a, raw);
+    w.put(b, raw);
+    w.put(c, plain);
+    w.put(d, bytes);
+    w.put(e, plain);
+  }
+  File f(p);
+  const auto a = f.read_double("range_packed");
+  EXPECT_TRUE(std::isnan(a[0]));
+  EXPECT_EQ(a[1], static_cast<double>(static_cast<float>(-100 * static_cast<double>(0.01f))));
+  EXPECT_EQ(a[2], 0.0);
+  EXPECT_FALSE(std::isnan(a[5]));
+  EXPECT_TRUE(std::isnan(a[6]));
+  const auto b = f.read_float("max_unpacked");
+  EXPECT_FLOAT_EQ(b[0], -1.01f);
+  EXPECT_FLOAT_EQ(b[3], 0.4f);
+  EXPECT_TRUE(std::isnan(b[4])) << "0.6 > valid_max 0.5";
+  EXPECT_TRUE(std::isnan(b[5]));
+  const auto c = f.read_float("min_plain");
+  EXPECT_TRUE(std::isnan(c[0]));
+  EXPECT_EQ(c[1], 0.0f);
+  EXPECT_EQ(c[4], 10.5f);
+  EXPECT_EQ(c[6], 0.0f);
+  const auto d = f.read_double("range_unsigned");
+  EXPECT_TRUE(std::isnan(d[0])) << "206 > 200";
+  EXPECT_EQ(d[1], 196.0);
+  EXPECT_EQ(d[2], 10.0);
+  EXPECT_TRUE(std::isnan(d[3])) << "0 < 1";
+  EXPECT_TRUE(std::isnan(d[4])) << "255 > 200";
+  EXPECT_EQ(d[5], 1.0);
+  const auto e = f.read_float("range_wins");
+  EXPECT_TRUE(std::isnan(e[0]));
+  EXPECT_EQ(e[2], 5.0f);
+  EXPECT_TRUE(std::isnan(e[3]));
+}
+
+TEST(NetcdfPacked, UnsupportedCombinationsNameTheFileAndVariable) {
+  TempDir dir;
+  const fs::path p = dir / "unsupported.nc";
+  const std::vector<std::int16_t> raw = {1, 2, 3};
+  const std::vector<float> floats = {1, 2, 3};
+  {
+    RawFile w(p);
+    const int n = w.dim("n", 3);
+    const int a = w.var("mixed_types", NC_SHORT, {n});
+    w.att<float>(a, "scale_factor", NC_FLOAT, {0.1f});
+    w.att<double>(a, "add_offset", NC_DOUBLE, {5.0});
+    const int b = w.var("label", NC_CHAR, {n});
+    w.att<float>(b, "scale_factor", NC_FLOAT, {0.1f});
+    const int c = w.var("unsigned_float", NC_FLOAT, {n});
+    w.text(c, "_Unsigned", "true");
+    const int d = w.var("int_scale", NC_SHORT, {n});
+    w.att<std::int32_t>(d, "scale_factor", NC_INT, {10});
+    const int e = w.var("bad_range", NC_FLOAT, {n});
+    w.att<float>(e, "valid_range", NC_FLOAT, {0.0f, 1.0f, 2.0f});
+    const int g = w.var("empty_range", NC_FLOAT, {n});
+    w.att<float>(g, "valid_range", NC_FLOAT, {2.0f, 1.0f});
+    const int h = w.var("unsigned_maybe", NC_SHORT, {n});
+    w.text(h, "_Unsigned", "maybe");
+    const int i = w.var("two_scales", NC_SHORT, {n});
+    w.att<float>(i, "scale_factor", NC_FLOAT, {0.1f, 0.2f});
+    const int j = w.var("unsigned_number", NC_SHORT, {n});
+    w.att<std::int32_t>(j, "_Unsigned", NC_INT, {1});
+    w.put(a, raw);
+    w.put(b, std::vector<char>{'a', 'b', 'c'});
+    w.put(c, floats);
+    w.put(d, raw);
+    w.put(e, floats);
+    w.put(g, floats);
+    w.put(h, raw);
+    w.put(i, raw);
+    w.put(j, raw);
+  }
+  File f(p);
+  const std::string file = p.string();
+  const FileError e1 = expect_file_error([&] { (void)f.read_float("mixed_types"); },
+                                         {file, "variable 'mixed_types'", "unsupported packing",
+                                          "scale_factor is float but add_offset is double"});
+  EXPECT_EQ(e1.file(), file);
+  EXPECT_EQ(e1.variable(), "mixed_types");
+  expect_file_error([&] { (void)f.read_double("mixed_types"); }, {file, "'mixed_types'", "add_offset"});
+  expect_file_error([&] { (void)f.read_double("label"); },
+                    {file, "'label'", "unsupported packing: scale_factor on a char (text) variable"});
+  expect_file_error([&] { (void)f.read_float("unsigned_float"); },
+                    {file, "'unsigned_float'", "_Unsigned = \"true\" on a float variable"});
+  expect_file_error([&] { (void)f.read_double("int_scale"); },
+                    {file, "'int_scale'", "scale_factor of type int on a short variable", "float or double"});
+  expect_file_error([&] { (void)f.read_float("bad_range"); },
+                    {file, "'bad_range'", "valid_range holds 3 values, expected 2"});
+  expect_file_error([&] { (void)f.read_float("empty_range"); }, {file, "'empty_range'", "is empty"});
+  expect_file_error([&] { (void)f.read_float("unsigned_maybe"); },
+                    {file, "'unsigned_maybe'", "_Unsigned = \"maybe\""});
+  expect_file_error([&] { (void)f.read_float("two_scales"); },
+                    {file, "'two_scales'", "scale_factor holds 2 values"});
+  expect_file_error([&] { (void)f.read_float("unsigned_number"); },
+                    {file, "'unsigned_number'", "_Unsigned has type int"});
 }
 
 // ---- errors

@@ -9,6 +9,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <sstream>
@@ -21,9 +22,11 @@
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/dataset/prepare.hpp"
 #include "fluxkit/dataset/sample_store.hpp"
+#include "fluxkit/models/artifact.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
 #include "fluxkit/synth/ocean.hpp"
+#include "fluxkit/training/train.hpp"
 
 namespace fluxkit {
 namespace {
@@ -363,6 +366,49 @@ TEST_F(XGBoostModelTest, SameSeedAndThreadsGiveIdenticalModels) {
   }
   EXPECT_EQ(preds[0], preds[1]);
   EXPECT_NE(preds[0], preds[2]);  // subsample and colsample_bytree < 1: the seed matters
+}
+
+// `fluxkit train`'s driver: [train] seed decides the model (not [run] seed), and the artifact records what
+// the model learnt from, so a seed ensemble on one training store differs only in its models.
+TEST_F(XGBoostModelTest, TrainSeedDecidesTheModelAndTheArtifactRecordsTheData) {
+  const Flat v = gather(*validation_);
+  const std::map<std::string, toml::table> hyper = {{"xgboost", config::to_table(small("gbtree"))}};
+  auto train = [&](const std::string& name, std::int64_t train_seed, std::uint64_t run_seed) {
+    TrainParams p;
+    p.models = {"xgboost"};
+    p.output_dir = (root_ / name).string();
+    p.seed = train_seed;
+    Context c = ctx();
+    c.seed = run_seed;
+    const auto trained = train_models(p, *train_, *validation_, hyper, false, c, kProv);
+    EXPECT_EQ(trained.size(), 1u);
+    const LoadedModel m = load_artifact(trained.at(0).artifact);
+    return std::pair{m.info, predict(*m.model, v)};
+  };
+  const auto [a, pa] = train("ens_a", 11, 1);
+  const auto [b, pb] = train("ens_b", 11, 2);   // another run seed, the same train seed
+  const auto [c, pc] = train("ens_c", 12, 1);   // another train seed
+  const auto [d, pd] = train("ens_d", -1, 12);  // -1: the run's seed
+  EXPECT_EQ(a.seed, 11u);
+  EXPECT_EQ(b.seed, 11u);
+  EXPECT_EQ(c.seed, 12u);
+  EXPECT_EQ(d.seed, 12u);
+  EXPECT_EQ(pa, pb);
+  EXPECT_NE(pa, pc);
+  EXPECT_EQ(pc, pd);
+  // The training data, from the stores: one store, so every member records the same.
+  for (const ArtifactInfo* i : {&a, &b, &c}) {
+    EXPECT_EQ(i->train_fingerprint, a.train_fingerprint);
+    EXPECT_EQ(i->train_experiment, "experiment_5");
+    EXPECT_EQ(i->train_first_year, 2000);
+    EXPECT_EQ(i->train_last_year, 2001);
+    EXPECT_EQ(i->validation_experiment, "experiment_5");
+    EXPECT_EQ(i->validation_first_year, 2002);
+    EXPECT_EQ(i->validation_last_year, 2003);
+    EXPECT_EQ(i->subsample_seed, train_->header().seed);
+  }
+  EXPECT_THROW(config::Document::from_string("[train]\nseed = -2\n").get<TrainParams>(), ConfigError);
+  EXPECT_EQ(config::Document().get<TrainParams>().seed, -1);
 }
 
 }  // namespace

@@ -1,12 +1,17 @@
 #include <gtest/gtest.h>
+#include <netcdf.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
 #include <thread>
 
+#include "fluxkit/analysis/evaluate.hpp"
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/io/nemo.hpp"
@@ -59,6 +64,10 @@ class Reconstruct : public ::testing::Test {
     info.stats = train.stats();
     info.target = train.header().target;
     info.target_units = train.header().target_units;
+    info.train_experiment = info.validation_experiment = "experiment_5";
+    info.train_first_year = 2000;
+    info.train_last_year = 2001;
+    info.validation_first_year = info.validation_last_year = 2002;
     save_artifact(root_ / "models" / "xgboost", *model, info, {});
   }
   static void TearDownTestSuite() { fs::remove_all(root_); }
@@ -94,30 +103,49 @@ TEST_F(Reconstruct, CachesHoldTheDenormalisedFieldsOnTheGrid) {
   EXPECT_EQ(c.region, "north_atlantic");
   EXPECT_EQ(c.year, 2003);
   EXPECT_EQ(c.target_units, "mol m-2 yr-1");
-  // Simulated values are the source file's target at the sample cells; NaN elsewhere.
+  EXPECT_EQ(c.version, kCacheVersion);
+  // What the model was trained on, from the artifact.
+  EXPECT_EQ(c.train_experiment, "experiment_5");
+  EXPECT_EQ(c.train_first_year, 2000);
+  EXPECT_EQ(c.train_last_year, 2001);
+  EXPECT_EQ(c.validation_experiment, "experiment_5");
+  EXPECT_EQ(c.validation_first_year, 2002);
+  EXPECT_EQ(c.validation_last_year, 2002);
+  // Simulated values are the source file's target at the region's ocean cells (region_mask); the
+  // reconstruction is at the sample cells; NaN elsewhere.
   const nemo::File src(data_.file("experiment_1", 2003));
   const auto flux = src.read_all("co2flux_pre");
   const std::size_t n = src.grid().size();
   const SampleStore store(prepare_.test_path("experiment_1", "north_atlantic", 2003));
-  std::size_t samples = 0;
+  const Region na = find_region("north_atlantic");
+  std::size_t samples = 0, region_cells = 0;
   for (std::size_t j = 0; j < c.ny; ++j)
     for (std::size_t i = 0; i < c.nx; ++i) {
       const std::size_t k = j * c.nx + i;
       const std::size_t g =
           static_cast<std::size_t>(c.y_index[j]) * src.grid().nx + static_cast<std::size_t>(c.x_index[i]);
       EXPECT_DOUBLE_EQ(c.lat[k], src.grid().lat[g]);
+      const bool ocean_in_region =
+          src.grid().tmask[g] == 1 && na.contains(src.grid().lat[g], src.grid().lon[g]);
+      EXPECT_EQ(c.region_mask[k], ocean_in_region ? 1 : 0) << j << "," << i;
+      if (c.sample_mask[k]) {
+        EXPECT_EQ(c.region_mask[k], 1);
+      }
       for (std::size_t t = 0; t < 12; ++t) {
-        if (c.sample_mask[k]) {
+        if (c.region_mask[k])
           EXPECT_NEAR(c.simulated[t * c.cells() + k], flux[t * n + g], 1e-5);
-          EXPECT_TRUE(std::isfinite(c.reconstructed[t * c.cells() + k]));
-        } else {
+        else
           EXPECT_TRUE(std::isnan(c.simulated[t * c.cells() + k]));
+        if (c.sample_mask[k])
+          EXPECT_TRUE(std::isfinite(c.reconstructed[t * c.cells() + k]));
+        else
           EXPECT_TRUE(std::isnan(c.reconstructed[t * c.cells() + k]));
-        }
       }
       samples += c.sample_mask[k];
+      region_cells += c.region_mask[k];
     }
   EXPECT_EQ(samples, store.cells());
+  EXPECT_EQ(region_cells, store.cells()) << "test_fraction 1: every ocean cell of the region is a sample";
   // Reconstructed = the model's prediction, de-normalised with the training statistics.
   const LoadedModel m = load_artifact(root_ / "models" / "xgboost");
   WindowBatches b(store, store.windows(), WindowLayout::Flat, false, 0);
@@ -141,6 +169,9 @@ TEST_F(Reconstruct, CachesHoldTheDenormalisedFieldsOnTheGrid) {
   EXPECT_EQ(*f.text_attribute("nav_lat", "standard_name"), "latitude");
   EXPECT_EQ(*f.text_attribute("time", "bounds"), "time_bounds");
   EXPECT_EQ(*f.text_attribute("co2flux_pre", "cell_measures"), "area: area");
+  EXPECT_EQ(*f.text_attribute("", "training_experiment"), "experiment_5");
+  EXPECT_EQ(*f.number_attribute("", "training_years"), (std::vector<double>{2000, 2001}));
+  EXPECT_EQ(*f.number_attribute("", "validation_years"), (std::vector<double>{2002, 2002}));
 }
 
 TEST_F(Reconstruct, SkipForceAndResume) {
@@ -198,6 +229,146 @@ TEST_F(Reconstruct, CsvLongTable) {
   for (std::string line; std::getline(in, line);)
     ++rows;
   EXPECT_EQ(rows, SampleStore(prepare_.test_path("experiment_1", "north_atlantic", 2003)).cells() * 12);
+}
+
+// ---- integrated fluxes over the region, not the sample
+// ----------------------------------------------------------------
+
+std::vector<std::map<std::string, std::string>> read_csv(const fs::path& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  std::string line;
+  std::getline(in, line);
+  std::vector<std::string> header;
+  std::stringstream hs(line);
+  for (std::string h; std::getline(hs, h, ',');)
+    header.push_back(h);
+  std::vector<std::map<std::string, std::string>> rows;
+  while (std::getline(in, line)) {
+    std::stringstream ls(line);
+    std::map<std::string, std::string> row;
+    std::size_t i = 0;
+    for (std::string v; std::getline(ls, v, ',');)
+      row[header.at(i++)] = v;
+    while (i < header.size())
+      row[header[i++]] = "";
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// Prepares the North Atlantic test store of experiment_1 2003 with `q` (training set as the fixture's, so the
+// model's statistics match), reconstructs and evaluates it, and checks every month of timeseries_monthly.csv
+// against the source file: sim_integrated is the integral over every ocean cell of the region, whatever was
+// sampled. Returns the monthly rows.
+std::vector<std::map<std::string, std::string>> evaluate_region(const fs::path& root, PrepareParams q,
+                                                                const DataParams& data,
+                                                                const fs::path& models,
+                                                                double expected_fraction_below) {
+  q.test_experiments = {"experiment_1"};
+  q.test_regions = {"north_atlantic"};
+  prepare_samples(q, data, Context{}, kProv);
+  ReconstructParams r;
+  r.models = {"xgboost"};
+  r.experiments = {"experiment_1"};
+  r.regions = {"north_atlantic"};
+  r.years = {2003, 2003};
+  r.output_dir = (root / "caches").string();
+  reconstruct(r, q, data, models, false, 0, 1, Context{}, kProv);
+  EvaluateParams e;
+  e.caches_dir = r.output_dir;
+  e.models = {"xgboost"};
+  e.experiments = {"experiment_1"};
+  e.regions = {"north_atlantic"};
+  e.years = {2003, 2003};
+  e.output_dir = (root / "evaluation").string();
+  evaluate(e, Context{}, kProv);
+
+  // The truth from the source file: every ocean cell of the North Atlantic box.
+  const nemo::File src(data.file("experiment_1", 2003));
+  const auto& grid = src.grid();
+  const auto flux = src.read_all("co2flux_pre");
+  const Region na = find_region("north_atlantic");
+  const SampleStore store(q.test_path("experiment_1", "north_atlantic", 2003));
+  std::set<std::size_t> sampled;
+  for (std::size_t c = 0; c < store.cells(); ++c)
+    sampled.insert(static_cast<std::size_t>(store.cell(c).y) * grid.nx +
+                   static_cast<std::size_t>(store.cell(c).x));
+  double ocean_area = 0, sampled_area = 0;
+  for (std::size_t g = 0; g < grid.size(); ++g)
+    if (grid.tmask[g] && na.contains(grid.lat[g], grid.lon[g])) {
+      ocean_area += grid.e1t[g] * grid.e2t[g];
+      if (sampled.contains(g)) sampled_area += grid.e1t[g] * grid.e2t[g];
+    }
+  EXPECT_LT(sampled_area, expected_fraction_below * ocean_area);
+  const auto rows = read_csv(root / "evaluation" / "timeseries_monthly.csv");
+  EXPECT_EQ(rows.size(), 12u);
+  for (const auto& row : rows) {
+    const std::size_t t = static_cast<std::size_t>(std::stoi(row.at("month")) - 1);
+    double full = 0, partial = 0;
+    for (std::size_t g = 0; g < grid.size(); ++g)
+      if (grid.tmask[g] && na.contains(grid.lat[g], grid.lon[g])) {
+        const double a = grid.e1t[g] * grid.e2t[g];
+        full += a * flux[t * grid.size() + g];
+        if (sampled.contains(g)) partial += a * flux[t * grid.size() + g];
+      }
+    full *= 12.011e-15;
+    partial *= 12.011e-15;
+    SCOPED_TRACE("month " + row.at("month"));
+    EXPECT_NEAR(std::stod(row.at("ocean_area_m2")), ocean_area, 1e-8 * ocean_area);
+    EXPECT_NEAR(std::stod(row.at("simulated_area_m2")), ocean_area, 1e-8 * ocean_area);
+    EXPECT_NEAR(std::stod(row.at("sampled_area_m2")), sampled_area, 1e-8 * ocean_area);
+    EXPECT_NEAR(std::stod(row.at("area_fraction")), sampled_area / ocean_area, 1e-8);
+    EXPECT_NEAR(std::stod(row.at("sim_integrated")), full, 1e-6 * std::abs(full) + 1e-12);
+    EXPECT_GT(std::abs(full - partial), 1e-4 * std::abs(full)) << "the partial sum must differ for the test";
+    const double sim_mean = std::stod(row.at("sim_mean")), rec_mean = std::stod(row.at("rec_mean"));
+    EXPECT_NEAR(std::stod(row.at("sim_integrated_extrapolated")), sim_mean * ocean_area * 12.011e-15,
+                1e-7 * std::abs(full));
+    EXPECT_NEAR(std::stod(row.at("rec_integrated_extrapolated")), rec_mean * ocean_area * 12.011e-15,
+                1e-7 * std::abs(full));
+    EXPECT_EQ(row.at("integrated_units"), "Pg C yr-1");
+  }
+  return rows;
+}
+
+TEST_F(Reconstruct, IntegratedFluxCoversTheRegionWithATestSubsample) {
+  const fs::path root = root_ / "subsample";
+  PrepareParams q = prepare_;
+  q.output_dir = (root / "samples").string();
+  q.test_fraction = 0.5;
+  evaluate_region(root, q, data_, root_ / "models", 0.8);
+}
+
+TEST_F(Reconstruct, IntegratedFluxCoversTheRegionWithADroppedCell) {
+  const fs::path root = root_ / "dropped";
+  const fs::path copy = root / "data";
+  fs::remove_all(copy);
+  fs::create_directories(root);
+  fs::copy(data_.root, copy, fs::copy_options::recursive);
+  DataParams d = data_;
+  d.root = copy.string();
+  // A NaN driver in one North Atlantic cell: prepare drops the cell, its simulated flux is still known.
+  const SampleStore full(prepare_.test_path("experiment_1", "north_atlantic", 2003));
+  const auto victim = full.cell(full.cells() / 2);
+  int ncid = -1, varid = -1;
+  const std::string path = d.file("experiment_1", 2003).string();
+  ASSERT_EQ(nc_open(path.c_str(), NC_WRITE, &ncid), NC_NOERR);
+  ASSERT_EQ(nc_inq_varid(ncid, "SST", &varid), NC_NOERR);
+  const std::size_t idx[3] = {4, static_cast<std::size_t>(victim.y), static_cast<std::size_t>(victim.x)};
+  const float nan = std::nanf("");
+  ASSERT_EQ(nc_put_var1_float(ncid, varid, idx, &nan), NC_NOERR);
+  ASSERT_EQ(nc_close(ncid), NC_NOERR);
+  PrepareParams q = prepare_;
+  q.output_dir = (root / "samples").string();
+  const auto rows = evaluate_region(root, q, d, root_ / "models", 1.0);
+  const ReconstructionCache c =
+      read_cache(cache_path((root / "caches").string(), "xgboost", "experiment_1", "North_Atlantic", 2003));
+  const std::size_t k = static_cast<std::size_t>(victim.y - c.y_index[0]) * c.nx +
+                        static_cast<std::size_t>(victim.x - c.x_index[0]);
+  EXPECT_EQ(c.region_mask[k], 1);
+  EXPECT_EQ(c.sample_mask[k], 0);
+  EXPECT_TRUE(std::isfinite(c.simulated[k]));
+  EXPECT_TRUE(std::isnan(c.reconstructed[k]));
 }
 
 TEST_F(Reconstruct, BadInputsNameTheProblem) {

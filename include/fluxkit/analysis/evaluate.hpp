@@ -11,25 +11,34 @@
 //     either series is constant;
 //   * weighting "unweighted" = every (cell, month) counts once (as the seed); "area" = weights are the cell
 //     areas (cells without a finite positive area are left out of every area-weighted number);
-//   * seasons by calendar month: 12, 1, 2 -> DJF; 3-5 -> MAM; 6-8 -> JJA; 9-11 -> SON. December belongs to
-//   the
-//     DJF of its own calendar year (December 2009 and January-February 2009 form "DJF 2009"), so every season
-//     only holds months of the evaluated years;
-//   * only pairs where both values are finite (the cache's sample cells) enter any number.
+//   * seasons by calendar month: 12, 1, 2 -> DJF; 3-5 -> MAM; 6-8 -> JJA; 9-11 -> SON. [evaluate] december
+//     says which DJF a December belongs to: "next_year" (default, meteorological: December 2009 and
+//     January-February 2010 form "2010-DJF") or "same_year" (December 2009 with January-February 2009). Only
+//     complete seasons (all three months evaluated) are scored;
+//   * only pairs where both values are finite (the cache's sample cells) enter any metric; regional means are
+//     over those pairs, the simulated integrated flux over every ocean cell of the region;
+//   * evaluated years that the models were trained or validated on (same experiment) are an error unless
+//     [evaluate] allow_overlap = true.
 //
 // Files written into output_dir (all CSV with a header line; numbers with 9 significant digits, NaN as
 // "nan"):
 //   metrics.csv            model, experiment, region, weighting [unweighted|area],
-//                          period_type [overall|year|month|season], period [all | YYYY | 1-12 | DJF...],
-//                          n, mse, rmse, mae, bias, r2, pearson_r
-//   timeseries_monthly.csv model, experiment, region, year, month, sim_mean, rec_mean, diff_mean,
-//                          sim_integrated, rec_integrated, integrated_units
-//                          (area-weighted regional means in the target units, diff = rec - sim; integrated =
-//                          sum over cells of flux * area, for "mol m-2 yr-1" converted to "Pg C yr-1" by
-//                          * 12.011e-15, otherwise the raw sum in "<target_units> m2")
-//   timeseries_annual.csv  model, experiment, region, year, sim_mean, rec_mean, diff_mean, sim_integrated,
-//                          rec_integrated, integrated_units (means over all cells and months of the year,
-//                          area-weighted; integrated = mean of the year's monthly integrated fluxes)
+//                          period_type [overall|year|month|season|season_year],
+//                          period [all | YYYY | 1-12 | DJF... | YYYY-DJF...], n, mse, rmse, mae, bias, r2,
+//                          pearson_r
+//   timeseries_monthly.csv model, experiment, region, year, month, ocean_area_m2, simulated_area_m2,
+//                          sampled_area_m2, area_fraction, sim_mean, rec_mean, diff_mean, sim_integrated,
+//                          sim_integrated_extrapolated, rec_integrated_extrapolated, integrated_units
+//                          (areas: the region's ocean cells, those with a simulated value, the sampled
+//                          cells; area_fraction = sampled / ocean; means: area-weighted over the sampled
+//                          cells, diff = rec - sim; sim_integrated = sum of flux * area over the region's
+//                          ocean cells; *_extrapolated = sampled mean * ocean area; integrated fluxes for
+//                          "mol m-2 yr-1" in "Pg C yr-1" (* 12.011e-15), otherwise in "<target_units> m2")
+//   timeseries_annual.csv  the same per year (without month): areas averaged over the months, means over all
+//                          sampled cells and months, integrated = mean of the monthly integrated fluxes
+//   training.csv           model, experiment, region, train_experiment, train_years, validation_experiment,
+//                          validation_years, overlap_years (what each model was trained on, from the caches;
+//                          "unknown" when the artifact did not record it)
 //   seasonal_cycle.csv     model, experiment, region, month, sim_mean, rec_mean, sim_std_cells, rec_std_cells
 //                          (12-month climatology over the years of the area-weighted regional mean; std = the
 //                          area-weighted standard deviation across cells of the per-cell climatology)
@@ -81,6 +90,8 @@ struct EvaluateParams {
   std::vector<std::int64_t> years = {2009, 2018};
   std::string output_dir = "evaluation";
   std::vector<std::string> custom_regions = {};
+  std::string december = "next_year";
+  bool allow_overlap = false;
 
   template <class V>
   void visit(V&& v) {
@@ -98,6 +109,13 @@ struct EvaluateParams {
     v("custom_regions", custom_regions,
       "User regions \"name: lat_min, lat_max, lon_min, lon_max\" (as [prepare] custom_regions; used to find "
       "the regions' directory names).");
+    v("december", december,
+      "Season convention: `next_year` = meteorological DJF, December counts with the following "
+      "January-February (DJF 2010 = December 2009 + January-February 2010; only complete seasons are "
+      "scored); `same_year` = December with January-February of its own calendar year.");
+    v("allow_overlap", allow_overlap,
+      "Evaluate years that the models were trained or validated on in the same experiment (in-sample "
+      "scores; an error otherwise). The tables record what every model was trained on either way.");
   }
   void validate() const;
 
@@ -155,6 +173,15 @@ OlsFit ols_fit(std::span<const double> sim, std::span<const double> rec);
 const char* season_of(int month);
 // 0 = DJF, 1 = MAM, 2 = JJA, 3 = SON.
 int season_index(int month);
+
+// The year a month's season belongs to: the calendar year, except December with december = "next_year"
+// (meteorological DJF), which belongs to the next year's DJF. Throws Error for a month outside 1-12 or an
+// unknown convention.
+int season_year(int year, int month, std::string_view december);
+// Whether all three months of season `season` (0 = DJF ... 3 = SON) of `season_year` lie in the evaluated
+// years [first, last]: always for same_year within [first, last]; with next_year, DJF of the first year
+// (whose December precedes it) and of last + 1 are incomplete.
+bool season_complete(int season_year, int season, int first, int last, std::string_view december);
 
 // Month difference b - a wrapped to (-6, 6] (e.g. 12 -> 1 is +1, 1 -> 12 is -1, 6 months apart is +6).
 int wrap_month_difference(int a, int b);

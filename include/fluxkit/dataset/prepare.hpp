@@ -26,6 +26,7 @@ struct PrepareParams {
   std::int64_t window = 4;
   std::int64_t lead = 0;
   std::string subsample = "fluxkit";
+  std::int64_t seed = -1;
   std::string train_experiment = "experiment_5";
   std::vector<std::int64_t> train_years = {1958, 1988};
   double train_fraction = 0.01;
@@ -41,6 +42,7 @@ struct PrepareParams {
   double test_fraction = 1.0;
   std::vector<std::string> custom_regions = {};
   std::int64_t band_megabytes = 512;
+  bool allow_overlap = false;
 
   template <class V>
   void visit(V&& v) {
@@ -55,6 +57,9 @@ struct PrepareParams {
       "(exactly "
       "the cells of pandas `sample(frac, random_state=seed)` on the coordinate table, as the Python "
       "pipeline).");
+    v("seed", seed,
+      "Seed of the cell subsample; -1 = [run] seed. Fixing it keeps the same training, validation and test "
+      "cells while [train] seed varies (a seed ensemble of models on the same data).");
     v("train_experiment", train_experiment, "Experiment the training set comes from.");
     v("train_years", train_years, "First and last year of the training targets.");
     v("train_fraction", train_fraction, "Fraction of ocean cells in the training set.");
@@ -79,8 +84,14 @@ struct PrepareParams {
       "User regions \"name: lat_min, lat_max, lon_min, lon_max\" (closed; lon_min > lon_max crosses the "
       "dateline).");
     v("band_megabytes", band_megabytes, "Memory budget for the cells streamed at once (bounds peak memory).");
+    v("allow_overlap", allow_overlap,
+      "Allow test years that overlap the training or validation years of the same experiment (an error "
+      "otherwise: such test scores are in-sample).");
   }
   void validate() const;
+
+  // The seed of the cell subsample: `seed`, or the run's seed when it is -1.
+  std::uint64_t subsample_seed(const Context& ctx) const;
 
   std::vector<Region> user_regions() const;
   std::filesystem::path train_path() const;

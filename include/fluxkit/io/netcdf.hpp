@@ -49,14 +49,27 @@ class File {
   std::optional<std::string> text_attribute(std::string_view var, std::string_view name) const;
   std::optional<std::vector<double>> number_attribute(std::string_view var, std::string_view name) const;
 
-  // Reads a hyperslab (start/count empty = the whole variable), converted to float or double. Values equal to
-  // the variable's _FillValue or missing_value, and non-finite values, become NaN.
+  // Reads a hyperslab (start/count empty = the whole variable), decoded as the netCDF and CF conventions say,
+  // then converted to float or double:
+  //   - values equal to _FillValue or missing_value, and non-finite values, become NaN;
+  //   - _Unsigned = "true" on a byte, short, int or int64 variable reads its values as unsigned;
+  //   - values outside valid_range (or valid_min / valid_max) become NaN; the limits are compared with the
+  //     packed values, unless they have the type of the unpacked data (that of scale_factor/add_offset);
+  //   - packed variables are unpacked: value = packed * scale_factor + add_offset, computed in double and
+  //     rounded to the type of scale_factor/add_offset.
+  // Unsupported attribute combinations are a FileError naming the file and variable: scale_factor and
+  // add_offset of different types, packing attributes on a text variable, packing attributes of a type other
+  // than the variable's that is not float or double, _Unsigned on a float or double variable, a valid_range
+  // that is not two values or is empty.
   std::vector<float> read_float(std::string_view var, std::span<const std::size_t> start = {},
                                 std::span<const std::size_t> count = {}) const;
   std::vector<double> read_double(std::string_view var, std::span<const std::size_t> start = {},
                                   std::span<const std::size_t> count = {}) const;
 
  private:
+  struct Decoding;
+  Decoding decoding(std::string_view var, const VarInfo& info) const;
+  std::optional<nc_type> attribute_type(int varid, std::string_view name) const;
   template <class T>
   std::vector<T> read_as(std::string_view var, std::span<const std::size_t> start,
                          std::span<const std::size_t> count) const;
@@ -97,6 +110,7 @@ class Writer {
   void put_att(std::string_view var, std::string_view name, std::span<const double> values);
   void put_att(std::string_view var, std::string_view name, std::span<const float> values);
   void put_att(std::string_view var, std::string_view name, std::span<const std::int8_t> values);
+  void put_att(std::string_view var, std::string_view name, std::span<const std::int32_t> values);
   // Global attributes Conventions (CF-1.8), source, history and the provenance (fluxkit_version,
   // fluxkit_git_commit, fluxkit_config_hash, date_created).
   void put_provenance(const Provenance& p);

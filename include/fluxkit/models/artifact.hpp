@@ -29,6 +29,12 @@ struct ArtifactInfo {
   // Training summary
   std::string train_store, validation_store;
   std::string train_fingerprint, validation_fingerprint;
+  // What the model learnt from (from the stores' headers; empty / 0 when unknown, e.g. imported weights):
+  // experiments, target years [first, last] and the seed of the cell subsample.
+  std::string train_experiment, validation_experiment;
+  int train_first_year = 0, train_last_year = 0;
+  int validation_first_year = 0, validation_last_year = 0;
+  std::uint64_t subsample_seed = 0;
   int best_epoch = 0, epochs = 0;
   double best_validation_loss = 0;
   std::string stop_reason;

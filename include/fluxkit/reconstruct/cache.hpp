@@ -7,10 +7,16 @@
 //   nav_lat(y, x), nav_lon(y, x)  double  degrees
 //   area(y, x)                    double  m2 (NaN where the source has no cell metrics)
 //   sample_mask(y, x)             byte    1 where the cell is a sample of the region (has data)
-//   <target>(time, y, x)          float   simulated, physical units, NaN outside the samples
-//   reconstructed_<target>(...)   float   the model's reconstruction, same units
+//   region_mask(y, x)             byte    1 where the cell is an ocean cell of the region (sampled or not;
+//                                         halo and north-fold repeats excluded)
+//   <target>(time, y, x)          float   simulated, physical units: the store's values at the samples, the
+//                                         source file's at the region's other ocean cells; NaN elsewhere
+//   reconstructed_<target>(...)   float   the model's reconstruction, same units, NaN outside the samples
 // Global attributes: model, experiment, region, year, target_name, target_units,
-// fluxkit_artifact_fingerprint, fluxkit_store_fingerprint, and the provenance.
+// fluxkit_artifact_fingerprint, fluxkit_store_fingerprint, what the model was trained on
+// (training_experiment, training_years, validation_experiment, validation_years; empty / absent when the
+// artifact does not say), and the provenance. Version 1 caches had no region_mask and NaN outside the
+// samples.
 #pragma once
 
 #include <cstdint>
@@ -24,7 +30,7 @@
 
 namespace fluxkit {
 
-inline constexpr int kCacheVersion = 1;
+inline constexpr int kCacheVersion = 2;
 
 struct ReconstructionCache {
   std::string model, experiment, region;
@@ -32,10 +38,15 @@ struct ReconstructionCache {
   std::string target_name = "co2flux_pre", target_units;
   std::string calendar = "standard";
   std::string artifact_fingerprint, store_fingerprint;
+  int version = kCacheVersion;
+  // What the model was trained on (empty experiment = unknown).
+  std::string train_experiment, validation_experiment;
+  int train_first_year = 0, train_last_year = 0, validation_first_year = 0, validation_last_year = 0;
   std::size_t ny = 0, nx = 0, months = 12;
   std::vector<std::int32_t> y_index, x_index;   // [ny], [nx]
   std::vector<double> lat, lon, area;           // [ny * nx]
   std::vector<std::uint8_t> sample_mask;        // [ny * nx]
+  std::vector<std::uint8_t> region_mask;        // [ny * nx]; empty in version 1 caches
   std::vector<float> simulated, reconstructed;  // [months * ny * nx], NaN outside samples
 
   std::size_t cells() const { return ny * nx; }
@@ -43,7 +54,7 @@ struct ReconstructionCache {
 };
 
 // Defines the box coordinates shared by caches and evaluation fields (dims y and x must exist): y_index,
-// x_index, nav_lat, nav_lon, area and sample_mask, with their CF attributes.
+// x_index, nav_lat, nav_lon, area, sample_mask and region_mask, with their CF attributes.
 void define_box_coordinates(nc::Writer& w, std::string_view mask_long_name);
 
 // Writes atomically (temp file + rename).

@@ -25,6 +25,7 @@ struct TrainParams {
   std::string output_dir = "models";
   std::string train_store = "";
   std::string validation_store = "";
+  std::int64_t seed = -1;
 
   template <class V>
   void visit(V&& v) {
@@ -35,8 +36,15 @@ struct TrainParams {
     v("train_store", train_store, "Training sample store; empty = <[prepare] output_dir>/train.nc.");
     v("validation_store", validation_store,
       "Validation sample store; empty = <[prepare] output_dir>/validation.nc.");
+    v("seed", seed,
+      "Seed of the model initialisation, the shuffling of the training windows and XGBoost's sampling; -1 = "
+      "[run] seed. The cells are chosen by [prepare] seed, so varying this one trains a seed ensemble on the "
+      "same data.");
   }
   void validate() const;
+
+  // The seed of the models: `seed`, or the run's seed when it is -1.
+  std::uint64_t model_seed(const Context& ctx) const;
 };
 
 // Validation MSE (normalised units) of two reference predictors fitted on the training windows: the training
