@@ -10,6 +10,7 @@
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/context.hpp"
 #include "fluxkit/core/provenance.hpp"
+#include "fluxkit/pipeline/sections.hpp"
 
 namespace fluxkit::cli {
 
@@ -81,12 +82,6 @@ struct Invocation {
 // Loads --config (or an empty config), applies --set and the section flags, checks every section, configures
 // logging. (The torch plugin applies the context's threads to libtorch when a model runs.)
 Invocation prepare(const GlobalOptions& g, const SectionFlags& flags);
-
-// Every config section fluxkit knows, in documentation order.
-void register_sections();
-std::string config_docs_markdown();
-std::string effective_config_toml(const config::Document& doc);
-void check_all_sections(const config::Document& doc);
 
 // Hash of a set of effective config tables, for provenance ("fnv1a64:<hex>").
 std::string config_hash(const toml::table& effective);

@@ -15,12 +15,12 @@ void add_config_commands(CLI::App& app, GlobalOptions& g) {
   config
       ->add_subcommand("docs",
                        "Print the reference of every config section and key (Markdown, docs/config.md)")
-      ->callback([] { std::cout << config_docs_markdown(); });
+      ->callback([] { std::cout << pipeline::config_docs_markdown(); });
   config
       ->add_subcommand("show", "Print the effective configuration: the --config file, overrides and defaults")
       ->callback([&g] {
         const Invocation inv = prepare(g, no_flags);
-        std::cout << effective_config_toml(inv.doc);
+        std::cout << pipeline::effective_config_toml(inv.doc);
       });
   config->add_subcommand("check", "Validate the --config file and overrides; exit status 0 when valid")
       ->callback([&g] {

@@ -5,8 +5,7 @@
 #include "fluxkit/core/atomic_file.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/dataset/prepare.hpp"
-#include "fluxkit/models/torch_models.hpp"
-#include "fluxkit/models/xgboost_model.hpp"
+#include "fluxkit/models/model.hpp"
 #include "fluxkit/training/train.hpp"
 
 namespace fluxkit::cli {
@@ -14,9 +13,11 @@ namespace fluxkit::cli {
 void add_train_command(CLI::App& app, GlobalOptions& g) {
   auto* cmd = app.add_subcommand(
       "train",
-      "Train the models of [train] (mlp, lstm, attention_lstm, xgboost) on the training store, with early "
-      "stopping\n"
-      "on the validation store; write one artifact per model (docs/models.md) and print validation MSEs.");
+      fmt::format(
+          "Train the models of [train] ({}) on the training store, with early stopping\n"
+          "on the validation store; write one artifact per model (docs/models.md) and print validation "
+          "MSEs.",
+          fmt::join(registered_models(), ", ")));
   static SectionFlags flags;
   static bool resume = false;
   cmd->add_flag("--resume", resume,
@@ -31,12 +32,9 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
     const std::filesystem::path val_path = params.validation_store.empty()
                                                ? prep.validation_path()
                                                : std::filesystem::path(params.validation_store);
-    const std::map<std::string, toml::table> hyper = {
-        {"mlp", config::to_table(inv.doc.get<MlpParams>())},
-        {"lstm", config::to_table(inv.doc.get<LstmParams>())},
-        {"attention_lstm", config::to_table(inv.doc.get<AttentionLstmParams>())},
-        {"xgboost", config::to_table(inv.doc.get<XGBoostParams>())},
-    };
+    std::map<std::string, toml::table> hyper;
+    for (const auto& m : params.models)
+      hyper[m] = pipeline::model_hyper_parameters(inv.doc, m);
     toml::table effective;
     effective.insert("train", config::to_table(params));
     for (const auto& m : params.models)

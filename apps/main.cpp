@@ -14,7 +14,7 @@
 int main(int argc, char** argv) {
   using namespace fluxkit;
   init_logging(spdlog::level::info);
-  cli::register_sections();
+  pipeline::register_sections();
 
   CLI::App app{
       "fluxkit: surface CO2 fluxes. Reconstructs air-sea CO2 fluxes of ocean models from time-lagged\n"

@@ -1,9 +1,11 @@
 #include "fluxkit/training/train.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "fluxkit/core/config.hpp"
@@ -18,9 +20,9 @@ namespace fs = std::filesystem;
 void TrainParams::validate() const {
   if (models.empty()) config::invalid(kSection, "models", "must name at least one model");
   for (const auto& m : models)
-    if (m != "mlp" && m != "lstm" && m != "attention_lstm" && m != "xgboost")
+    if (const auto known = registered_models(); std::find(known.begin(), known.end(), m) == known.end())
       config::invalid(kSection, "models",
-                      fmt::format("unknown model '{}' (expected mlp, lstm, attention_lstm, xgboost)", m));
+                      fmt::format("unknown model '{}' (model types: {})", m, fmt::join(known, ", ")));
   if (seed < -1)
     config::invalid(kSection, "seed", fmt::format("must be >= 0 (or -1 = [run] seed), got {}", seed));
 }
