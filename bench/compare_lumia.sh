@@ -132,7 +132,7 @@ run_fluxkit() { # LABEL TAG EXTRA_FLAGS...
 # A fluxkit with an operator cache (a packed copy of the footprints kept for later calls) runs the files
 # rows without it, and its later calls get rows of their own.
 NOCACHE=()
-if "$FLUXKIT" transport --help 2> /dev/null | grep -q -- --no-operator-cache; then
+if [[ "$("$FLUXKIT" transport --help 2> /dev/null || true)" == *--no-operator-cache* ]]; then
   NOCACHE=(--no-operator-cache)
 fi
 run_fluxkit "fluxkit, files, --serial" files_serial --serial "${NOCACHE[@]}"
