@@ -1,5 +1,5 @@
-// The three neural networks (spec §4.1-§4.3), built with libtorch's C++ frontend, and their hyper-parameters
-// ([model.mlp], [model.lstm], [model.attention_lstm]; defaults = the seed's final values, spec §4.6). This
+// The three neural networks, built with libtorch's C++ frontend, and their hyper-parameters
+// ([model.mlp], [model.lstm], [model.attention_lstm]; defaults = the seed's final values). This
 // header does not include libtorch: only src/models/torch_models.cpp does.
 #pragma once
 
@@ -68,7 +68,7 @@ struct LstmParams {
 struct AttentionLstmParams {
   static constexpr std::string_view kSection = "model.attention_lstm";
   static constexpr std::string_view kDoc =
-      "LSTMCell loop with input (feature) attention and temporal attention (spec §4.3); exposes the "
+      "LSTMCell loop with input (feature) attention and temporal attention; exposes the "
       "attention "
       "weights alpha [B, W, F] and beta [B, W].";
   std::int64_t hidden_dim = 256;

@@ -1,5 +1,5 @@
-// Gradient-boosted trees (spec §4.4) through the XGBoost C API, behind the fluxkit::Model interface, and
-// their hyper-parameters ([model.xgboost]; defaults = the seed's final values, spec §4.4/§4.6). This header
+// Gradient-boosted trees through the XGBoost C API, behind the fluxkit::Model interface, and
+// their hyper-parameters ([model.xgboost]; defaults = the thesis' final values). This header
 // does not include XGBoost: only src/models/xgboost_model.cpp does.
 //
 // Layout: WindowLayout::Flat, x[n, W * F_dynamic + F_static] float32 (44 columns for the seed's features);
