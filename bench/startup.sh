@@ -15,11 +15,14 @@ RUNS="${2:-10}"
 [[ -x $FLUXKIT ]] || { echo "no fluxkit binary at $FLUXKIT (make build)" >&2; exit 2; }
 [[ -x /usr/bin/time ]] || { echo "needs GNU time: apt-get install time" >&2; exit 2; }
 
+TIMING="$(mktemp)"
+trap 'rm -f "$TIMING"' EXIT
 # median wall (ms) and median peak RSS (MB) of RUNS runs of the command
 measure() {
   local walls=() rss=() out
   for ((i = 0; i < RUNS; i++)); do
-    out="$( { /usr/bin/time -f '%e %M' "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)"
+    /usr/bin/time -o "$TIMING" -f '%e %M' "$@" >/dev/null 2>&1 || true
+    out="$(tail -1 "$TIMING")"
     walls+=("$(awk '{print $1 * 1000}' <<<"$out")")
     rss+=("$(awk '{print $2 / 1024}' <<<"$out")")
   done
