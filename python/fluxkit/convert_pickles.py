@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Convert the seed pipeline's yearly DataFrame pickles into the netCDF layout fluxkit reads.
 
-The Python seed pipeline (shared/specs/reconstruction.md §2) read one pandas pickle per model year,
+The Python seed pipeline read one pandas pickle per model year,
 `ORCA025.L46.LIM2vp.CFCSF6.MOPS.JRA.LP04-KLP002.{tag}_{year}_df.pkl`, in long format: one row per grid cell and
 month, as written by `xarray.Dataset.to_dataframe()`, with the columns nav_lat, nav_lon, time_counter,
 time_centered, x, y, tmask, e1t, e2t, the ten drivers and co2flux_pre. fluxkit reads NEMO-style netCDF instead

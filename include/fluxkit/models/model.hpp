@@ -83,9 +83,9 @@ class Model {
                                       std::span<float> alpha, std::span<float> beta,
                                       const Context& ctx) const;
 
-  // Weights trained by the Python pipeline (torch.save(model.state_dict()), key names of the thesis' modules). Every
-  // parameter must be present with its shape; unknown keys are errors except the attention model's unused
-  // lstm_layer.*.
+  // Weights trained by the Python pipeline (torch.save(model.state_dict()), key names of the thesis'
+  // modules). Every parameter must be present with its shape; unknown keys are errors except the attention
+  // model's unused lstm_layer.*.
   virtual void import_state_dict(const std::vector<std::pair<std::string, StateTensor>>& state);
 
   // Weights only, into / from a directory (the artifact writes the rest).
