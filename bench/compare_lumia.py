@@ -168,7 +168,7 @@ def memory_budget(rows, case_dir, adjoint_nc):
     largest = max(os.path.getsize(f) for f in files) / 1e6
     budget = {"forward": field_bytes(os.path.join(case_dir, "fluxes.nc")) / 1e6 + largest,
               "adjoint": field_bytes(adjoint_nc) / 1e6 + largest}
-    print("\npeak RSS above an idle fluxkit process (%.0f MB, mostly libtorch's libraries), against the flux "
+    print("\npeak RSS above an idle fluxkit process (%.0f MB: the program and its shared libraries), against the flux "
           "fields (forward) or the adjoint field, plus the largest footprint file (%.1f MB):" % (idle[2], largest))
     for label, kinds in rows.items():
         if label.startswith("fluxkit, files"):
