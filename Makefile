@@ -2,14 +2,15 @@
 #   make demo   build, then run the pipeline on the bundled synthetic case
 #   make test   build (release and ASan+UBSan), run every test
 #   make build  build only
-#   make bench  build, run the benchmarks (make bench-prepare: prepare vs the seed's Python)
+#   make bench  build, run the benchmarks (make bench-prepare: prepare vs the seed's Python; bench-figures,
+#               bench-explore: figures of the demo run, exploration vs the seed's approach)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEMO_CONFIG ?= configs/demo.toml
 export OMP_WAIT_POLICY ?= PASSIVE
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
-.PHONY: all deps build build-asan test demo bench bench-prepare bench-training docs format clean
+.PHONY: all deps build build-asan test demo bench bench-prepare bench-training bench-figures bench-explore docs format clean
 
 all: build
 
@@ -34,6 +35,8 @@ demo: build
 	build/fluxkit train --config $(DEMO_CONFIG)
 	build/fluxkit reconstruct --config $(DEMO_CONFIG)
 	build/fluxkit evaluate --config $(DEMO_CONFIG)
+	build/fluxkit explore --config $(DEMO_CONFIG)
+	build/fluxkit figures --config $(DEMO_CONFIG)
 	build/fluxkit synth footprints --config $(DEMO_CONFIG)
 	build/fluxkit transport --forward --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
 	  --emis demo/transport/fluxes.nc --checkfile demo/transport/forward.ok
@@ -51,6 +54,7 @@ demo: build
 	  --db demo/transport/observations_lumia.tar.gz --emis demo/transport/fluxes.nc --checkfile demo/transport/lumia_forward.ok
 	FLUXKIT=$(CURDIR)/build/fluxkit /usr/bin/python3 python/lumia/lagrange_mp.py --adjoint --rc demo/transport/transport.rc \
 	  --db demo/transport/observations_lumia.tar.gz --emis demo/transport/adjoint_lumia.nc --checkfile demo/transport/lumia_adjoint.ok
+	build/fluxkit report --config $(DEMO_CONFIG)
 	@echo
 	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
 	@echo "validation_mse.csv: demo/models/; caches: demo/reconstruction/; tables: demo/evaluation/;"
@@ -58,6 +62,8 @@ demo: build
 	@echo "operator.fkop and adjoint_packed.nc from it, the operator cache under run/, the runs through LUMIA's shim"
 	@echo "python/lumia/lagrange_mp.py: observations_lumia.tar.gz, adjoint_lumia.nc): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
+	@echo "Exploration tables: demo/exploration/; figures: demo/figures/."
+	@echo "The report: demo/report/index.html (open it in a browser, e.g. xdg-open demo/report/index.html)"
 
 bench: build
 	build/bench/bench_synth_ocean
@@ -72,6 +78,14 @@ bench-training: build
 # fluxkit prepare against the seed's Python approach on a 1-degree experiment (minutes; see the script).
 bench-prepare: build
 	bench/compare_prepare.sh
+
+# fluxkit figures on the demo run (after make demo): the budget is under 60 s on 2 cores.
+bench-figures: build
+	bench/figures_demo.sh 2
+
+# fluxkit explore against the seed's concatenating approach on a 0.25-degree experiment (minutes; see the script).
+bench-explore: build
+	bench/compare_explore.sh
 
 docs: build
 	build/fluxkit config docs > docs/config.md

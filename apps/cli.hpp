@@ -93,5 +93,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g);
 void add_import_weights_command(CLI::App& app, GlobalOptions& g);
 void add_reconstruct_command(CLI::App& app, GlobalOptions& g);
 void add_evaluate_command(CLI::App& app, GlobalOptions& g);
+void add_explore_command(CLI::App& app, GlobalOptions& g);
+void add_figures_commands(CLI::App& app, GlobalOptions& g);  // `figures` and `report` (Python layer)
 
 }  // namespace fluxkit::cli

@@ -68,8 +68,8 @@ void add_train_command(CLI::App& app, GlobalOptions& g) {
       spdlog::info("  {:<16} {:>12}  (best epoch {} of {}, {}, {:.0f} s) -> {}", r.type,
                    fmt::format("{:.5f}", r.validation_mse), r.best_epoch, r.epochs, r.stop_reason, r.seconds,
                    r.artifact.string());
-      csv += fmt::format("{},{:.9g},{},{},{},{:.1f},{}\n", r.type, r.validation_mse, r.best_epoch, r.epochs,
-                         r.stop_reason, r.seconds, r.artifact.string());
+      csv += fmt::format("{},{:.9g},{},{},{},{},{}\n", r.type, r.validation_mse, r.best_epoch, r.epochs,
+                         r.stop_reason, seconds_for_file(r.seconds, 1), r.artifact.string());
     }
     write_text_atomic(std::filesystem::path(params.output_dir) / "validation_mse.csv", csv);
   });

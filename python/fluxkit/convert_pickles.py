@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Convert the seed pipeline's yearly DataFrame pickles into the netCDF layout fluxkit reads.
+"""Convert the Python pipeline's pickles into files fluxkit reads: the yearly DataFrame pickles into netCDF, and
+a pickled XGBRegressor into XGBoost's JSON (or UBJ) model format.
 
 The Python seed pipeline read one pandas pickle per model year,
 `ORCA025.L46.LIM2vp.CFCSF6.MOPS.JRA.LP04-KLP002.{tag}_{year}_df.pkl`, in long format: one row per grid cell and
@@ -10,6 +11,7 @@ time_centered, x, y, tmask, e1t, e2t, the ten drivers and co2flux_pre. fluxkit r
 Usage:
 
     /usr/bin/python3 python/fluxkit/convert_pickles.py IN_GLOB_OR_FILES... --output-dir OUT [--pattern '{stem}.nc']
+    /usr/bin/python3 python/fluxkit/convert_pickles.py --xgboost MODEL.pkl... [--output-dir OUT] [--format json|ubj]
 
     # every yearly pickle of an experiment, into the names fluxkit expects (..._hind_2009.nc)
     /usr/bin/python3 python/fluxkit/convert_pickles.py 'pickles/experiment_1/*_df.pkl' \\
@@ -49,6 +51,14 @@ interrupted run never leaves a file that looks complete.
 Errors exit with code 2 and a message naming the file and the problem: a missing x/y/time_counter/nav_lat/nav_lon
 column, duplicate (time_counter, y, x) rows, a pickle that does not hold a DataFrame, an unreadable file. Every
 input is tried; the exit code is 2 if any failed, 0 otherwise.
+
+--xgboost: the pipeline's train_xgboost.py saved its model with pickle.dump(XGBRegressor), which only Python
+with a compatible xgboost can read. Each pickle (an XGBRegressor, any xgboost.sklearn model, or a Booster) is
+loaded and its booster written with Booster.save_model as `<name>.json` (or `.ubj` with --format ubj) in
+--output-dir, by default next to the pickle; `fluxkit import-weights --type xgboost --weights <name>.json`
+imports it (docs/models.md). The booster predicts as the regressor's predict() did (all trees; no early
+stopping was used). Loading a pickle runs code from it: convert only files you trust (your own models). Needs the
+xgboost Python package (Debian: python3-xgboost).
 """
 
 import argparse
@@ -395,6 +405,56 @@ def write_netcdf(dst, src, ny, nx, times, calendar, centered, lat, lon, tmask, s
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# A pickled XGBRegressor
+
+
+def convert_xgboost(src, dst_dir, fmt="json"):
+    """Writes the booster of a pickled XGBoost model as <dst_dir>/<name>.<fmt>; returns (dst, columns, rounds)."""
+    try:
+        import xgboost
+    except ImportError:
+        raise ConvertError("reading a pickled XGBoost model needs the xgboost Python package "
+                           "(Debian: apt-get install python3-xgboost)")
+    try:
+        with open(src, "rb") as f:
+            obj = pickle.load(f)
+    except FileNotFoundError:
+        raise ConvertError("no such file")
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+            ModuleNotFoundError, OSError, xgboost.core.XGBoostError) as e:
+        raise ConvertError(f"cannot read the pickle ({type(e).__name__}: {e})")
+    if isinstance(obj, xgboost.Booster):
+        booster = obj
+    elif hasattr(obj, "get_booster"):
+        try:
+            booster = obj.get_booster()
+        except Exception as e:  # NotFittedError and friends
+            raise ConvertError(f"the pickled {type(obj).__name__} has no trained booster ({e})")
+    else:
+        raise ConvertError(f"the pickle holds a {type(obj).__module__}.{type(obj).__name__}, not an XGBoost "
+                           "model (XGBRegressor or Booster)")
+    base = os.path.basename(src)
+    name = base[:-4] if base.endswith(".pkl") else os.path.splitext(base)[0]
+    out_dir = os.path.abspath(dst_dir or os.path.dirname(os.path.abspath(src)))
+    os.makedirs(out_dir, exist_ok=True)
+    dst = os.path.join(out_dir, f"{name}.{fmt}")
+    # save_model picks the format from the file name: the temporary file keeps the extension.
+    fd, tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp." + fmt, dir=out_dir)
+    os.close(fd)
+    try:
+        booster.save_model(tmp)
+        _public_mode(tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return dst, booster.num_features(), booster.num_boosted_rounds()
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Command line
 
 
@@ -419,21 +479,40 @@ def expand(inputs):
 def main(argv=None):
     ap = argparse.ArgumentParser(
         prog="convert_pickles.py",
-        description="Convert seed-pipeline yearly DataFrame pickles (*_df.pkl) into fluxkit's NEMO-like netCDF.",
+        description="Convert the Python pipeline's yearly DataFrame pickles (*_df.pkl) into fluxkit's NEMO-like "
+                    "netCDF, or (--xgboost) its pickled XGBRegressor into an XGBoost JSON/UBJ model.",
         epilog="Pattern fields: {stem} (file name without .pkl and a trailing _df), {name} (without .pkl), "
                "{year} (year of the first time stamp). Errors exit with code 2.")
     ap.add_argument("inputs", nargs="+", metavar="IN_GLOB_OR_FILES", help="pickle files, directories or globs")
-    ap.add_argument("--output-dir", required=True, help="directory of the netCDF files (created if needed)")
+    ap.add_argument("--xgboost", action="store_true",
+                    help="the inputs are pickled XGBoost models (XGBRegressor): write each as <name>.json")
+    ap.add_argument("--format", choices=("json", "ubj"), default="json",
+                    help="--xgboost: the model format written (default: %(default)s)")
+    ap.add_argument("--output-dir", help="directory of the output files (created if needed); required for "
+                                         "DataFrame pickles, next to each input by default with --xgboost")
     ap.add_argument("--pattern", default="{stem}.nc", help="output name relative to --output-dir "
                                                            "(default: %(default)s)")
     ap.add_argument("--quiet", action="store_true", help="print only errors")
     args = ap.parse_args(argv)
 
+    if not args.xgboost and not args.output_dir:
+        ap.error("--output-dir is required (except with --xgboost)")
     files, errors = expand(args.inputs)
     for path, msg in errors:
         print(f"convert_pickles: error: {path}: {msg}", file=sys.stderr)
     failed = len(errors)
     log = (lambda *a, **k: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    if args.xgboost:
+        for src in files:
+            try:
+                dst, columns, rounds = convert_xgboost(src, args.output_dir, args.format)
+            except ConvertError as e:
+                print(f"convert_pickles: error: {src}: {e}", file=sys.stderr)
+                failed += 1
+                continue
+            if not args.quiet:
+                print(f"{src} -> {dst}  ({columns} input columns, {rounds} boosting rounds)")
+        return 2 if failed else 0
     for src in files:
         try:
             dst, shape, names = convert(src, args.output_dir, args.pattern, log=log)

@@ -26,6 +26,15 @@ std::string utc_timestamp() {
   return buf;
 }
 
+bool reproducible_files() {
+  const char* epoch = std::getenv("SOURCE_DATE_EPOCH");
+  return epoch != nullptr && *epoch != '\0';
+}
+
+std::string seconds_for_file(double seconds, int decimals) {
+  return reproducible_files() ? std::string() : fmt::format("{:.{}f}", seconds, decimals);
+}
+
 Provenance Provenance::make(std::string config_hash, std::string command_line) {
   return Provenance{fmt::format("fluxkit {}", kVersion), kGitCommit, std::move(config_hash), utc_timestamp(),
                     std::move(command_line)};

@@ -16,6 +16,7 @@
 #include "fluxkit/dataset/cells.hpp"
 #include "fluxkit/dataset/sample_store.hpp"
 #include "fluxkit/io/nemo.hpp"
+#include "fluxkit/models/statistics_file.hpp"
 
 namespace fluxkit {
 
@@ -445,6 +446,10 @@ std::vector<StoreSummary> Preparer::run() {
   const int context = static_cast<int>(p_.window - 1 + p_.lead);
   std::vector<StoreSummary> all;
   std::optional<Normalisation> stats;
+  if (!p_.statistics.empty()) {
+    stats = read_normalisation(p_.statistics, d_.features);
+    spdlog::info("normalisation statistics of every store from {}", p_.statistics);
+  }
 
   if (wants("train")) {
     SplitJob job{"train",
@@ -456,7 +461,7 @@ std::vector<StoreSummary> Preparer::run() {
                  {{find_region(p_.train_region, custom), p_.train_path()}}};
     auto s = build(job, stats);
     all.insert(all.end(), s.begin(), s.end());
-  } else {
+  } else if (!stats) {
     // Validation and test sets need the training statistics: read them from the existing training store.
     if (!std::filesystem::exists(p_.train_path()))
       throw FileError(

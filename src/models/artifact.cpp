@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "fluxkit/core/atomic_file.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
 
@@ -105,6 +106,7 @@ void save_artifact(const fs::path& dir, const Model& model, const ArtifactInfo& 
     if (fs::exists(dir)) fs::rename(dir, old);
     fs::rename(tmp, dir);
     fs::remove_all(old);
+    remove_stale_temporaries(dir);
   } catch (...) {
     std::error_code ec;
     fs::remove_all(tmp, ec);

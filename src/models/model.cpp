@@ -34,17 +34,36 @@ void Model::import_state_dict(const std::vector<std::pair<std::string, StateTens
   throw Error(fmt::format("model '{}' cannot import PyTorch weights", type()));
 }
 
+void Model::import_weights(const std::filesystem::path& file) {
+  const auto state = read_pytorch_state_dict(file);  // FileErrors name the file
+  try {
+    import_state_dict(state);
+  } catch (const FileError&) {
+    throw;
+  } catch (const Error& e) {
+    throw FileError(file.string(), "", e.what());
+  }
+}
+
 namespace {
 
 // The built-in model types: the one list every command, config and help text draws from.
 std::map<std::string, ModelInfo, std::less<>> builtin_models() {
   std::map<std::string, ModelInfo, std::less<>> r;
+  const std::string state_dict = "a PyTorch state dict (torch.save(model.state_dict()), .pt)";
+  const std::string xgboost =
+      "an XGBoost model, JSON or UBJ (Booster.save_model; a pickled XGBRegressor converted once by "
+      "python/fluxkit/convert_pickles.py --xgboost)";
   for (ModelInfo info : {
-           ModelInfo{"mlp", std::string(MlpParams::kDoc), WindowLayout::Flat, {}, "torch"},
-           ModelInfo{"lstm", std::string(LstmParams::kDoc), WindowLayout::Sequence, {}, "torch"},
-           ModelInfo{
-               "attention_lstm", std::string(AttentionLstmParams::kDoc), WindowLayout::Sequence, {}, "torch"},
-           ModelInfo{"xgboost", std::string(XGBoostParams::kDoc), WindowLayout::Flat, {}, "xgboost"},
+           ModelInfo{"mlp", std::string(MlpParams::kDoc), WindowLayout::Flat, {}, "torch", state_dict},
+           ModelInfo{"lstm", std::string(LstmParams::kDoc), WindowLayout::Sequence, {}, "torch", state_dict},
+           ModelInfo{"attention_lstm",
+                     std::string(AttentionLstmParams::kDoc),
+                     WindowLayout::Sequence,
+                     {},
+                     "torch",
+                     state_dict},
+           ModelInfo{"xgboost", std::string(XGBoostParams::kDoc), WindowLayout::Flat, {}, "xgboost", xgboost},
        })
     r.emplace(info.type, std::move(info));
   return r;
@@ -83,6 +102,14 @@ void provide_model_factory(std::string_view type, ModelFactory factory) {
 std::vector<std::string> registered_models() {
   std::lock_guard lock(registry_mutex());
   return names();
+}
+
+ModelInfo model_info(std::string_view type) {
+  std::lock_guard lock(registry_mutex());
+  auto it = registry().find(type);
+  if (it == registry().end())
+    throw Error(fmt::format("unknown model type '{}' (known types: {})", type, fmt::join(names(), ", ")));
+  return it->second;
 }
 
 const ModelInfo& find_model(std::string_view type) {

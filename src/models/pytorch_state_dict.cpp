@@ -15,6 +15,7 @@
 #include "fluxkit/models/pytorch_state_dict.hpp"
 
 #include <algorithm>
+#include <any>
 #include <array>
 #include <bit>
 #include <cstring>
@@ -27,6 +28,7 @@
 #include <fmt/format.h>
 
 #include "fluxkit/core/error.hpp"
+#include "models/pickle.hpp"
 
 namespace fluxkit {
 namespace {
@@ -353,473 +355,118 @@ float element_to_float(Dtype dtype, const unsigned char* p) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Pickle values: only what a state dict needs.
+// The pickle of a state dict: only the globals torch.save uses for one (models/pickle.hpp runs the opcodes).
 
-enum class Kind { None, Bool, Int, Float, String, Tuple, List, Dict, Global, Storage, Tensor };
+using pickle::Kind;
+using pickle::kind_name;
+using pickle::Value;
+using pickle::ValuePtr;
 
-std::string_view kind_name(Kind k) {
-  switch (k) {
-    case Kind::None:
-      return "None";
-    case Kind::Bool:
-      return "bool";
-    case Kind::Int:
-      return "int";
-    case Kind::Float:
-      return "float";
-    case Kind::String:
-      return "str";
-    case Kind::Tuple:
-      return "tuple";
-    case Kind::List:
-      return "list";
-    case Kind::Dict:
-      return "dict";
-    case Kind::Global:
-      return "global";
-    case Kind::Storage:
-      return "storage";
-    case Kind::Tensor:
-      return "tensor";
-  }
-  return "?";
-}
-
-enum class Callable {
-  None,
-  OrderedDict,
-  RebuildTensorV2,
-  RebuildParameter,
-  RebuildParameterWithState,
-  Storage
+// BINPERSID ('storage', torch.FloatStorage, key, location, numel): the data is in <archive>/data/<key>.
+struct StorageRef {
+  const DtypeInfo* dtype = nullptr;
+  std::string key;
+  std::int64_t numel = 0;
+};
+struct TensorRef {
+  StorageRef storage;
+  std::int64_t offset = 0;
+  std::vector<std::int64_t> shape, stride;
 };
 
-struct Value;
-using ValuePtr = std::shared_ptr<Value>;
-
-struct Value {
-  Kind kind = Kind::None;
-  bool boolean = false;
-  std::int64_t integer = 0;
-  double real = 0;
-  std::string text;                                         // String; Global: "module.name"; Storage: key
-  std::vector<ValuePtr> items;                              // Tuple, List
-  std::vector<std::pair<ValuePtr, ValuePtr>> dict;          // Dict, insertion order
-  std::unordered_map<std::string, std::size_t> dict_index;  // Dict: position of each str key
-  Callable callable = Callable::None;                       // Global
-  const DtypeInfo* dtype = nullptr;                         // Global (storage class), Storage
-  std::int64_t numel = 0;                                   // Storage
-  ValuePtr storage;                                         // Tensor
-  std::int64_t offset = 0;                                  // Tensor
-  std::vector<std::int64_t> shape, stride;                  // Tensor
-
-  explicit Value(Kind k) : kind(k) {}
-};
-
-ValuePtr make(Kind k) {
-  return std::make_shared<Value>(k);
+const StorageRef* storage_of(const Value& v) {
+  return v.kind == Kind::Opaque ? std::any_cast<StorageRef>(&v.opaque) : nullptr;
+}
+const TensorRef* tensor_of(const Value& v) {
+  return v.kind == Kind::Opaque ? std::any_cast<TensorRef>(&v.opaque) : nullptr;
 }
 
-std::string_view opcode_name(unsigned char op) {
-  switch (op) {
-    // clang-format off
-    case '(': return "MARK";          case '.': return "STOP";         case '0': return "POP";
-    case '1': return "POP_MARK";      case '2': return "DUP";          case 'F': return "FLOAT";
-    case 'I': return "INT";           case 'J': return "BININT";       case 'K': return "BININT1";
-    case 'L': return "LONG";          case 'M': return "BININT2";      case 'N': return "NONE";
-    case 'P': return "PERSID";        case 'Q': return "BINPERSID";    case 'R': return "REDUCE";
-    case 'S': return "STRING";        case 'T': return "BINSTRING";    case 'U': return "SHORT_BINSTRING";
-    case 'V': return "UNICODE";       case 'X': return "BINUNICODE";   case 'a': return "APPEND";
-    case 'b': return "BUILD";         case 'c': return "GLOBAL";       case 'd': return "DICT";
-    case '}': return "EMPTY_DICT";    case 'e': return "APPENDS";      case 'g': return "GET";
-    case 'h': return "BINGET";        case 'i': return "INST";         case 'j': return "LONG_BINGET";
-    case 'l': return "LIST";          case ']': return "EMPTY_LIST";   case 'o': return "OBJ";
-    case 'p': return "PUT";           case 'q': return "BINPUT";       case 'r': return "LONG_BINPUT";
-    case 's': return "SETITEM";       case 't': return "TUPLE";        case ')': return "EMPTY_TUPLE";
-    case 'u': return "SETITEMS";      case 'G': return "BINFLOAT";     case 0x80: return "PROTO";
-    case 0x81: return "NEWOBJ";       case 0x82: return "EXT1";        case 0x83: return "EXT2";
-    case 0x84: return "EXT4";         case 0x85: return "TUPLE1";      case 0x86: return "TUPLE2";
-    case 0x87: return "TUPLE3";       case 0x88: return "NEWTRUE";     case 0x89: return "NEWFALSE";
-    case 0x8a: return "LONG1";        case 0x8b: return "LONG4";       case 'B': return "BINBYTES";
-    case 'C': return "SHORT_BINBYTES"; case 0x8c: return "SHORT_BINUNICODE"; case 0x8d: return "BINUNICODE8";
-    case 0x8e: return "BINBYTES8";    case 0x8f: return "EMPTY_SET";   case 0x90: return "ADDITEMS";
-    case 0x91: return "FROZENSET";    case 0x92: return "NEWOBJ_EX";   case 0x93: return "STACK_GLOBAL";
-    case 0x94: return "MEMOIZE";      case 0x95: return "FRAME";       case 0x96: return "BYTEARRAY8";
-    case 0x97: return "NEXT_BUFFER";  case 0x98: return "READONLY_BUFFER";
-    // clang-format on
-    default:
-      return "unknown";
-  }
+std::string_view value_kind(const Value& v) {
+  if (tensor_of(v) != nullptr) return "tensor";
+  if (storage_of(v) != nullptr) return "storage";
+  return kind_name(v.kind);
 }
 
-class Unpickler {
+class StateDictUnpickler final : public pickle::Unpickler {
  public:
-  Unpickler(const Bytes& data, std::string file, std::string entry)
-      : data_(data), file_(std::move(file)), entry_(std::move(entry)) {}
-
-  ValuePtr run() {
-    while (true) {
-      op_pos_ = pos_;
-      op_ = *take(1);
-      switch (op_) {
-        case 0x80: {  // PROTO
-          const unsigned proto = *take(1);
-          if (proto > 5) fail(fmt::format("unsupported pickle protocol {}", proto));
-          break;
-        }
-        case 0x95:  // FRAME: a length prefix only
-          take(8);
-          break;
-        case '.':  // STOP
-          return pop();
-        case '(':
-          marks_.push_back(stack_.size());
-          break;
-        case '0':
-          pop();
-          break;
-        case '1':
-          pop_mark();
-          break;
-        case '2':
-          push(top());
-          break;
-        case 'N':
-          push(make(Kind::None));
-          break;
-        case 0x88:
-        case 0x89: {
-          auto v = make(Kind::Bool);
-          v->boolean = op_ == 0x88;
-          push(v);
-          break;
-        }
-        case 'J':
-          push_int(static_cast<std::int32_t>(le32(take(4))));
-          break;
-        case 'K':
-          push_int(*take(1));
-          break;
-        case 'M':
-          push_int(le16(take(2)));
-          break;
-        case 0x8a:
-          push_long(*take(1));
-          break;
-        case 0x8b:
-          push_long(le32(take(4)));
-          break;
-        case 'G': {  // BINFLOAT: big-endian double
-          const unsigned char* p = take(8);
-          std::uint64_t bits = 0;
-          for (int i = 0; i < 8; ++i)
-            bits = (bits << 8) | p[i];
-          auto v = make(Kind::Float);
-          v->real = std::bit_cast<double>(bits);
-          push(v);
-          break;
-        }
-        case 'X':
-          push_string(le32(take(4)));
-          break;
-        case 0x8c:
-          push_string(*take(1));
-          break;
-        case 0x8d:
-          push_string(le64(take(8)));
-          break;
-        case ')':
-          push(make(Kind::Tuple));
-          break;
-        case 't':
-          push_sequence(Kind::Tuple, pop_mark());
-          break;
-        case 0x85:
-        case 0x86:
-        case 0x87: {
-          const std::size_t n = op_ - 0x84U;
-          std::vector<ValuePtr> items(n);
-          for (std::size_t i = n; i-- > 0;)
-            items[i] = pop();
-          push_sequence(Kind::Tuple, std::move(items));
-          break;
-        }
-        case ']':
-          push(make(Kind::List));
-          break;
-        case 'l':
-          push_sequence(Kind::List, pop_mark());
-          break;
-        case 'a': {
-          auto v = pop();
-          list_top()->items.push_back(std::move(v));
-          break;
-        }
-        case 'e': {
-          auto items = pop_mark();
-          auto& list = list_top()->items;
-          list.insert(list.end(), items.begin(), items.end());
-          break;
-        }
-        case '}':
-          push(make(Kind::Dict));
-          break;
-        case 'd': {
-          auto items = pop_mark();
-          push(make(Kind::Dict));
-          set_items(std::move(items));
-          break;
-        }
-        case 's': {
-          auto value = pop();
-          auto key = pop();
-          set_items({std::move(key), std::move(value)});
-          break;
-        }
-        case 'u':
-          set_items(pop_mark());
-          break;
-        case 'q':
-          memo_[*take(1)] = top();
-          break;
-        case 'r':
-          memo_[le32(take(4))] = top();
-          break;
-        case 0x94:
-          memo_[static_cast<std::uint32_t>(memo_.size())] = top();
-          break;
-        case 'h':
-          push(memo_get(*take(1)));
-          break;
-        case 'j':
-          push(memo_get(le32(take(4))));
-          break;
-        case 'c': {
-          std::string module = line();
-          std::string name = line();
-          push(global(module, name));
-          break;
-        }
-        case 0x93: {
-          auto name = pop();
-          auto module = pop();
-          if (name->kind != Kind::String || module->kind != Kind::String) {
-            fail("STACK_GLOBAL needs two strings");
-          }
-          push(global(module->text, name->text));
-          break;
-        }
-        case 'Q':
-          push(persistent_load(pop()));
-          break;
-        case 'R': {
-          auto args = pop();
-          auto callable = pop();
-          push(reduce(*callable, *args));
-          break;
-        }
-        case 'b': {
-          auto state = pop();
-          const auto& obj = top();
-          // OrderedDict.__reduce__ passes its __dict__ (torch: {'_metadata': ...}) as state: ignored.
-          if (obj->kind != Kind::Dict || (state->kind != Kind::Dict && state->kind != Kind::None)) {
-            fail(fmt::format("BUILD of a {} with a {} state is not supported", kind_name(obj->kind),
-                             kind_name(state->kind)));
-          }
-          break;
-        }
-        default:
-          fail(fmt::format("unsupported pickle opcode {} (0x{:02x})", opcode_name(op_), op_));
-      }
-    }
-  }
+  using Unpickler::Unpickler;
 
  private:
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw FileError(file_, "", fmt::format("{}: byte {}: {}", entry_, op_pos_, problem));
-  }
-
-  const unsigned char* take(std::uint64_t n) {
-    if (data_.size() - pos_ < n) {
-      fail(pos_ == op_pos_ ? std::string("truncated pickle (no STOP)")
-                           : fmt::format("truncated pickle: {} needs {} more bytes", opcode_name(op_), n));
+  ValuePtr global(const std::string& module, const std::string& name) override {
+    const bool known =
+        (module == "collections" && name == "OrderedDict") ||
+        (module == "torch._utils" && (name == "_rebuild_tensor_v2" || name == "_rebuild_parameter" ||
+                                      name == "_rebuild_parameter_with_state"));
+    if (module == "torch" && name.ends_with("Storage")) {
+      if (storage_dtype(name) == nullptr) fail(fmt::format("unsupported dtype: storage type torch.{}", name));
+    } else if (!known) {
+      fail(fmt::format("unsupported pickle global '{}.{}' (a state dict holds only tensors in a dict)",
+                       module, name));
     }
-    const unsigned char* p = data_.data() + pos_;
-    pos_ += static_cast<std::size_t>(n);
-    return p;
+    return global_value(module, name);
   }
 
-  std::string line() {
-    const auto begin = data_.begin() + static_cast<std::ptrdiff_t>(pos_);
-    const auto nl = std::find(begin, data_.end(), '\n');
-    if (nl == data_.end()) fail("truncated pickle: GLOBAL without end of line");
-    std::string s(begin, nl);
-    pos_ += s.size() + 1;
-    return s;
+  // OrderedDict.__reduce__ passes its __dict__ (torch: {'_metadata': ...}) as state: ignored.
+  void build(ValuePtr object, ValuePtr state) override {
+    if (object->kind != Kind::Dict || (state->kind != Kind::Dict && state->kind != Kind::None))
+      fail(fmt::format("BUILD of a {} with a {} state is not supported", value_kind(*object),
+                       value_kind(*state)));
   }
 
-  void push(ValuePtr v) { stack_.push_back(std::move(v)); }
-  void push_int(std::int64_t i) {
-    auto v = make(Kind::Int);
-    v->integer = i;
-    push(v);
-  }
-  // LONG1/LONG4: little-endian two's complement of n bytes.
-  void push_long(std::uint64_t n) {
-    if (n > 8) fail(fmt::format("integer of {} bytes does not fit 64 bits", n));
-    const unsigned char* p = take(n);
-    std::uint64_t bits = 0;
-    for (std::uint64_t i = n; i-- > 0;)
-      bits = (bits << 8) | p[i];
-    if (n > 0 && n < 8 && (p[n - 1] & 0x80U) != 0) bits |= ~std::uint64_t{0} << (8 * n);  // sign-extend
-    push_int(static_cast<std::int64_t>(bits));
-  }
-  void push_string(std::uint64_t n) {
-    const unsigned char* p = take(n);
-    auto v = make(Kind::String);
-    v->text.assign(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n));
-    push(v);
-  }
-  void push_sequence(Kind kind, std::vector<ValuePtr> items) {
-    auto v = make(kind);
-    v->items = std::move(items);
-    push(v);
+  ValuePtr newobj(ValuePtr cls, ValuePtr) override {
+    fail(fmt::format("NEWOBJ of {} is not supported in a state dict", cls->text));
   }
 
-  std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
-  ValuePtr pop() {
-    if (stack_.size() <= floor()) fail(fmt::format("{} on an empty stack", opcode_name(op_)));
-    auto v = std::move(stack_.back());
-    stack_.pop_back();
-    return v;
-  }
-  const ValuePtr& top() const {
-    if (stack_.size() <= floor()) fail(fmt::format("{} on an empty stack", opcode_name(op_)));
-    return stack_.back();
-  }
-  std::vector<ValuePtr> pop_mark() {
-    if (marks_.empty()) fail(fmt::format("{} without MARK", opcode_name(op_)));
-    const auto mark = static_cast<std::ptrdiff_t>(marks_.back());
-    marks_.pop_back();
-    std::vector<ValuePtr> items(std::make_move_iterator(stack_.begin() + mark),
-                                std::make_move_iterator(stack_.end()));
-    stack_.resize(static_cast<std::size_t>(mark));
-    return items;
-  }
-  const ValuePtr& list_top() const {
-    const auto& v = top();
-    if (v->kind != Kind::List) fail(fmt::format("{} to a {}", opcode_name(op_), kind_name(v->kind)));
-    return v;
-  }
-  ValuePtr memo_get(std::uint32_t index) const {
-    const auto it = memo_.find(index);
-    if (it == memo_.end()) fail(fmt::format("memo entry {} was never stored", index));
-    return it->second;
-  }
-
-  void set_items(std::vector<ValuePtr> items) {
-    const auto& d = top();
-    if (d->kind != Kind::Dict) fail(fmt::format("{} on a {}", opcode_name(op_), kind_name(d->kind)));
-    if (items.size() % 2 != 0) fail(fmt::format("{} with an odd number of items", opcode_name(op_)));
-    for (std::size_t i = 0; i < items.size(); i += 2) {
-      if (items[i]->kind == Kind::String) {
-        const auto [it, inserted] = d->dict_index.emplace(items[i]->text, d->dict.size());
-        if (!inserted) {
-          d->dict[it->second].second = std::move(items[i + 1]);
-          continue;
-        }
-      }
-      d->dict.emplace_back(std::move(items[i]), std::move(items[i + 1]));
-    }
-  }
-
-  ValuePtr global(const std::string& module, const std::string& name) {
-    auto v = make(Kind::Global);
-    v->text = module + "." + name;
-    if (module == "collections" && name == "OrderedDict") {
-      v->callable = Callable::OrderedDict;
-    } else if (module == "torch._utils" && name == "_rebuild_tensor_v2") {
-      v->callable = Callable::RebuildTensorV2;
-    } else if (module == "torch._utils" && name == "_rebuild_parameter") {
-      v->callable = Callable::RebuildParameter;
-    } else if (module == "torch._utils" && name == "_rebuild_parameter_with_state") {
-      v->callable = Callable::RebuildParameterWithState;
-    } else if (module == "torch" && name.ends_with("Storage")) {
-      v->callable = Callable::Storage;
-      v->dtype = storage_dtype(name);
-      if (v->dtype == nullptr) fail(fmt::format("unsupported dtype: storage type torch.{}", name));
-    } else {
-      fail(
-          fmt::format("unsupported pickle global '{}' (a state dict holds only tensors in a dict)", v->text));
-    }
-    return v;
-  }
-
-  // ('storage', torch.FloatStorage, key, location, numel): the data is in <archive>/data/<key>.
-  ValuePtr persistent_load(const ValuePtr& pid) {
+  ValuePtr persistent_load(ValuePtr pid) override {
     const auto& t = pid->items;
     if (pid->kind != Kind::Tuple || t.size() != 5 || t[0]->kind != Kind::String || t[0]->text != "storage" ||
-        t[1]->kind != Kind::Global || t[1]->callable != Callable::Storage || t[2]->kind != Kind::String ||
+        t[1]->kind != Kind::Global || !t[1]->text.starts_with("torch.") || t[2]->kind != Kind::String ||
         t[3]->kind != Kind::String || t[4]->kind != Kind::Int || t[4]->integer < 0) {
       fail("persistent id is not ('storage', <storage type>, key, location, numel)");
     }
-    auto v = make(Kind::Storage);
-    v->dtype = t[1]->dtype;
-    v->text = t[2]->text;
-    v->numel = t[4]->integer;
+    const DtypeInfo* dtype = storage_dtype(std::string_view(t[1]->text).substr(6));
+    if (dtype == nullptr) fail("persistent id is not ('storage', <storage type>, key, location, numel)");
+    auto* v = make(Kind::Opaque);
+    v->opaque = StorageRef{dtype, t[2]->text, t[4]->integer};
     return v;
   }
 
   static bool int_tuple(const Value& v) {
-    return v.kind == Kind::Tuple && std::all_of(v.items.begin(), v.items.end(),
-                                                [](const ValuePtr& i) { return i->kind == Kind::Int; });
+    return v.kind == Kind::Tuple &&
+           std::all_of(v.items.begin(), v.items.end(), [](ValuePtr i) { return i->kind == Kind::Int; });
   }
 
-  ValuePtr reduce(const Value& callable, const Value& args) {
-    if (callable.kind != Kind::Global) fail(fmt::format("REDUCE of a {}", kind_name(callable.kind)));
-    if (args.kind != Kind::Tuple) {
-      fail(fmt::format("REDUCE of {} with {} arguments", callable.text, kind_name(args.kind)));
+  ValuePtr reduce(ValuePtr callable, ValuePtr args) override {
+    const std::string& f = callable->text;
+    const auto& a = args->items;
+    if (f == "collections.OrderedDict") {
+      if (!a.empty()) fail("OrderedDict with constructor arguments is not supported");
+      return make(Kind::Dict);
     }
-    const auto& a = args.items;
-    switch (callable.callable) {
-      case Callable::OrderedDict:
-        if (!a.empty()) fail("OrderedDict with constructor arguments is not supported");
-        return make(Kind::Dict);
-      case Callable::RebuildTensorV2: {
-        // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
-        if (a.size() < 6 || a.size() > 7 || a[0]->kind != Kind::Storage || a[1]->kind != Kind::Int ||
-            !int_tuple(*a[2]) || !int_tuple(*a[3]) || a[2]->items.size() != a[3]->items.size()) {
-          fail("_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, requires_grad, hooks)");
-        }
-        auto v = make(Kind::Tensor);
-        v->storage = a[0];
-        v->offset = a[1]->integer;
-        for (const auto& s : a[2]->items)
-          v->shape.push_back(s->integer);
-        for (const auto& s : a[3]->items)
-          v->stride.push_back(s->integer);
-        return v;
+    if (f == "torch._utils._rebuild_tensor_v2") {
+      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+      if (a.size() < 6 || a.size() > 7 || storage_of(*a[0]) == nullptr || a[1]->kind != Kind::Int ||
+          !int_tuple(*a[2]) || !int_tuple(*a[3]) || a[2]->items.size() != a[3]->items.size()) {
+        fail("_rebuild_tensor_v2 arguments are not (storage, offset, size, stride, requires_grad, hooks)");
       }
-      case Callable::RebuildParameter:
-      case Callable::RebuildParameterWithState:  // (data, requires_grad, hooks[, state]): the data
-        if (a.empty() || a[0]->kind != Kind::Tensor) fail(fmt::format("{} without a tensor", callable.text));
-        return a[0];
-      case Callable::Storage:
-      case Callable::None:
-        break;
+      TensorRef t;
+      t.storage = *storage_of(*a[0]);
+      t.offset = a[1]->integer;
+      for (const auto* s : a[2]->items)
+        t.shape.push_back(s->integer);
+      for (const auto* s : a[3]->items)
+        t.stride.push_back(s->integer);
+      auto* v = make(Kind::Opaque);
+      v->opaque = std::move(t);
+      return v;
     }
-    fail(fmt::format("calling {} is not supported", callable.text));
+    if (f == "torch._utils._rebuild_parameter" || f == "torch._utils._rebuild_parameter_with_state") {
+      // (data, requires_grad, hooks[, state]): the data
+      if (a.empty() || tensor_of(*a[0]) == nullptr) fail(fmt::format("{} without a tensor", f));
+      return a[0];
+    }
+    fail(fmt::format("calling {} is not supported", f));
   }
-
-  const Bytes& data_;
-  std::string file_;
-  std::string entry_;
-  std::size_t pos_ = 0;
-  std::size_t op_pos_ = 0;
-  unsigned char op_ = 0;
-  std::vector<ValuePtr> stack_;
-  std::vector<std::size_t> marks_;
-  std::unordered_map<std::uint32_t, ValuePtr> memo_;
 };
 
 std::string dims(const std::vector<std::int64_t>& v) {
@@ -831,9 +478,9 @@ std::string dims(const std::vector<std::int64_t>& v) {
 }
 
 // Checks the tensor against its storage (contiguous, inside) and converts its elements to float32.
-StateTensor materialize(const Value& t, const Bytes& storage, const std::string& file,
+StateTensor materialize(const TensorRef& t, const Bytes& storage, const std::string& file,
                         const std::string& key) {
-  const Value& s = *t.storage;
+  const StorageRef& s = t.storage;
   const auto bad = [&](const std::string& problem) { throw FileError(file, key, problem); };
   std::int64_t numel = 1;
   for (const auto n : t.shape) {
@@ -852,7 +499,7 @@ StateTensor materialize(const Value& t, const Bytes& storage, const std::string&
     }
     if (t.offset < 0 || t.offset > s.numel || s.numel - t.offset < numel) {
       bad(fmt::format("tensor of {} elements at offset {} lies outside its storage '{}' of {} elements",
-                      numel, t.offset, s.text, s.numel));
+                      numel, t.offset, s.key, s.numel));
     }
   }
   StateTensor out;
@@ -897,16 +544,17 @@ std::vector<std::pair<std::string, StateTensor>> read_pytorch_state_dict(const s
     }
   }
 
-  const Bytes pickle = zip.read(*pkl);
-  const ValuePtr root = Unpickler(pickle, file, pkl->name).run();
+  const Bytes data = zip.read(*pkl);
+  StateDictUnpickler unpickler(data, file, pkl->name);
+  const Value* root = unpickler.run();
   if (root->kind != Kind::Dict) {
-    zip.fail(fmt::format("{} holds a {}, not a state dict", pkl->name, kind_name(root->kind)));
+    zip.fail(fmt::format("{} holds a {}, not a state dict", pkl->name, value_kind(*root)));
   }
 
   // Storages are read once, kept while a later tensor still uses them.
   std::unordered_map<std::string, int> uses;
   for (const auto& [k, v] : root->dict) {
-    if (v->kind == Kind::Tensor) ++uses[v->storage->text];
+    if (const TensorRef* t = tensor_of(*v)) ++uses[t->storage.key];
   }
   std::unordered_map<std::string, Bytes> storages;
 
@@ -914,47 +562,41 @@ std::vector<std::pair<std::string, StateTensor>> read_pytorch_state_dict(const s
   out.reserve(root->dict.size());
   for (const auto& [k, v] : root->dict) {
     if (k->kind != Kind::String) {
-      zip.fail(fmt::format("state dict key is a {}, not a str", kind_name(k->kind)));
+      zip.fail(fmt::format("state dict key is a {}, not a str", value_kind(*k)));
     }
     const std::string& key = k->text;
     StateTensor t;
-    switch (v->kind) {
-      case Kind::Tensor: {
-        const Value& s = *v->storage;
-        auto it = storages.find(s.text);
-        if (it == storages.end()) {
-          const std::string name = prefix + "data/" + s.text;
-          const ZipEntry* entry = zip.find(name);
-          if (entry == nullptr) {
-            throw FileError(file, key, fmt::format("storage '{}' is missing from the archive", name));
-          }
-          it = storages.emplace(s.text, zip.read(*entry)).first;
+    if (const TensorRef* tensor = tensor_of(*v)) {
+      const StorageRef& s = tensor->storage;
+      auto it = storages.find(s.key);
+      if (it == storages.end()) {
+        const std::string name = prefix + "data/" + s.key;
+        const ZipEntry* entry = zip.find(name);
+        if (entry == nullptr) {
+          throw FileError(file, key, fmt::format("storage '{}' is missing from the archive", name));
         }
-        // Checked per tensor: each persistent id states the storage's dtype and element count.
-        if (static_cast<std::uint64_t>(s.numel) > it->second.size() / s.dtype->size) {
-          throw FileError(file, key,
-                          fmt::format("storage '{}data/{}' has {} bytes, {} {} elements need {}", prefix,
-                                      s.text, it->second.size(), s.numel, s.dtype->name,
-                                      static_cast<std::uint64_t>(s.numel) * s.dtype->size));
-        }
-        t = materialize(*v, it->second, file, key);
-        if (--uses[s.text] == 0) storages.erase(it);
-        break;
+        it = storages.emplace(s.key, zip.read(*entry)).first;
       }
-      case Kind::Int:
-        t = {{}, {static_cast<float>(v->integer)}, "int64"};
-        break;
-      case Kind::Float:
-        t = {{}, {static_cast<float>(v->real)}, "float64"};
-        break;
-      case Kind::Bool:
-        t = {{}, {v->boolean ? 1.0F : 0.0F}, "bool"};
-        break;
-      default:
+      // Checked per tensor: each persistent id states the storage's dtype and element count.
+      if (static_cast<std::uint64_t>(s.numel) > it->second.size() / s.dtype->size) {
         throw FileError(file, key,
-                        fmt::format("value is a {}, not a tensor (a checkpoint holding a state dict? save "
-                                    "model.state_dict() itself)",
-                                    kind_name(v->kind)));
+                        fmt::format("storage '{}data/{}' has {} bytes, {} {} elements need {}", prefix, s.key,
+                                    it->second.size(), s.numel, s.dtype->name,
+                                    static_cast<std::uint64_t>(s.numel) * s.dtype->size));
+      }
+      t = materialize(*tensor, it->second, file, key);
+      if (--uses[s.key] == 0) storages.erase(it);
+    } else if (v->kind == Kind::Int) {
+      t = {{}, {static_cast<float>(v->integer)}, "int64"};
+    } else if (v->kind == Kind::Float) {
+      t = {{}, {static_cast<float>(v->real)}, "float64"};
+    } else if (v->kind == Kind::Bool) {
+      t = {{}, {v->boolean ? 1.0F : 0.0F}, "bool"};
+    } else {
+      throw FileError(file, key,
+                      fmt::format("value is a {}, not a tensor (a checkpoint holding a state dict? save "
+                                  "model.state_dict() itself)",
+                                  value_kind(*v)));
     }
     out.emplace_back(key, std::move(t));
   }

@@ -21,6 +21,7 @@
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/progress.hpp"
+#include "fluxkit/core/provenance.hpp"
 #include "fluxkit/models/model.hpp"
 #include "models/attention_recurrence.hpp"
 
@@ -140,6 +141,44 @@ void save_archive(torch::serialize::OutputArchive& archive, const fs::path& path
   AtomicFile file(path);
   archive.save_to(file.temp_path().string());
   file.commit();
+}
+
+// Adam's state, parameter by parameter in the module's order. libtorch's own Optimizer::save keys the state
+// by tensor address and writes it in hash order, so the checkpoints of two identical runs would differ.
+void save_adam(torch::serialize::OutputArchive& a, torch::optim::Adam& optimizer,
+               const std::vector<torch::Tensor>& params) {
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto it = optimizer.state().find(c10::guts::to_string(params[i].unsafeGetTensorImpl()));
+    if (it == optimizer.state().end()) continue;  // no step taken yet
+    const auto& st = static_cast<const torch::optim::AdamParamState&>(*it->second);
+    a.write(fmt::format("adam.{}.step", i), torch::tensor(st.step(), torch::kInt64));
+    a.write(fmt::format("adam.{}.exp_avg", i), st.exp_avg().to(torch::kCPU));
+    a.write(fmt::format("adam.{}.exp_avg_sq", i), st.exp_avg_sq().to(torch::kCPU));
+    if (st.max_exp_avg_sq().defined())
+      a.write(fmt::format("adam.{}.max_exp_avg_sq", i), st.max_exp_avg_sq().to(torch::kCPU));
+  }
+}
+
+// The state save_adam wrote; false for a checkpoint without it (written by Optimizer::save: read that).
+bool load_adam(torch::serialize::InputArchive& a, torch::optim::Adam& optimizer,
+               const std::vector<torch::Tensor>& params) {
+  bool any = false;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    // InputArchive::read aliases a defined tensor onto the stored one: read into fresh tensors only.
+    torch::Tensor step, exp_avg, exp_avg_sq, max_exp_avg_sq;
+    if (!a.try_read(fmt::format("adam.{}.step", i), step)) continue;
+    a.read(fmt::format("adam.{}.exp_avg", i), exp_avg);
+    a.read(fmt::format("adam.{}.exp_avg_sq", i), exp_avg_sq);
+    auto st = std::make_unique<torch::optim::AdamParamState>();
+    st->step(step.item<std::int64_t>());
+    st->exp_avg(exp_avg.to(params[i].device()).clone());
+    st->exp_avg_sq(exp_avg_sq.to(params[i].device()).clone());
+    if (a.try_read(fmt::format("adam.{}.max_exp_avg_sq", i), max_exp_avg_sq))
+      st->max_exp_avg_sq(max_exp_avg_sq.to(params[i].device()).clone());
+    optimizer.state()[c10::guts::to_string(params[i].unsafeGetTensorImpl())] = std::move(st);
+    any = true;
+  }
+  return any;
 }
 
 template <class Params>
@@ -270,9 +309,11 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
       a.read(fmt::format("best.{}", i), best_i);
       best.push_back(best_i.clone());
     }
-    torch::serialize::InputArchive opt;
-    a.read("optimizer", opt);
-    optimizer.load(opt);
+    if (!load_adam(a, optimizer, module().parameters())) {  // a checkpoint of an earlier fluxkit
+      torch::serialize::InputArchive opt;
+      a.read("optimizer", opt);
+      optimizer.load(opt);
+    }
     torch::Tensor state, rng, t;
     a.read("state", state);  // epoch, best_epoch, no_improve, best_loss
     a.read("history", t);
@@ -344,7 +385,8 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
 
     std::string csv = "epoch,train_loss,validation_loss,seconds\n";
     for (const auto& r : result.history)
-      csv += fmt::format("{},{:.9g},{:.9g},{:.3f}\n", r.epoch, r.train_loss, r.validation_loss, r.seconds);
+      csv += fmt::format("{},{:.9g},{:.9g},{}\n", r.epoch, r.train_loss, r.validation_loss,
+                         seconds_for_file(r.seconds));
     write_text_atomic(losses, csv);
     {
       torch::serialize::OutputArchive a;
@@ -353,15 +395,14 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
         a.write(fmt::format("param.{}", i), params[i].detach().to(torch::kCPU));
         a.write(fmt::format("best.{}", i), best[i]);
       }
-      torch::serialize::OutputArchive opt;
-      optimizer.save(opt);
-      a.write("optimizer", opt);
+      save_adam(a, optimizer, params);
       a.write("state", torch::tensor({static_cast<double>(epoch), static_cast<double>(result.best_epoch),
                                       static_cast<double>(no_improve), result.best_validation_loss},
                                      torch::kFloat64));
       std::vector<double> hist;
       for (const auto& h : result.history)
-        hist.insert(hist.end(), {static_cast<double>(h.epoch), h.train_loss, h.validation_loss, h.seconds});
+        hist.insert(hist.end(), {static_cast<double>(h.epoch), h.train_loss, h.validation_loss,
+                                 reproducible_files() ? 0.0 : h.seconds});
       a.write("history", torch::from_blob(hist.data(), {static_cast<std::int64_t>(result.history.size()), 4},
                                           torch::kFloat64)
                              .clone());

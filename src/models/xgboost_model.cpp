@@ -1,5 +1,5 @@
-// The XGBoost model (spec §4.4) on the XGBoost C API (Debian libxgboost 1.7). The only translation unit that
-// includes xgboost/c_api.h.
+// The XGBoost model (the Python pipeline's XGBRegressor) on the XGBoost C API (Debian libxgboost 1.7). The
+// only translation unit that includes xgboost/c_api.h.
 //
 // XGBoost 1.7 facts this file relies on (checked against libxgboost 1.7.4):
 // - XGBoosterEvalOneIter returns "[i]\ttrain-rmse:<v>\tvalidation-rmse:<v>"; evaluation predicts with
@@ -43,6 +43,7 @@
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/parallel.hpp"
+#include "fluxkit/core/provenance.hpp"
 #include "fluxkit/models/model.hpp"
 
 namespace fluxkit {
@@ -225,7 +226,8 @@ class LossLog {
     out_.flush();
   }
   void add(const EpochRecord& r) {
-    out_ << fmt::format("{},{:.9g},{:.9g},{:.3f}\n", r.epoch, r.train_loss, r.validation_loss, r.seconds);
+    out_ << fmt::format("{},{:.9g},{:.9g},{}\n", r.epoch, r.train_loss, r.validation_loss,
+                        seconds_for_file(r.seconds));
     out_.flush();
     if (!out_) throw FileError(partial_.string(), "", "cannot write the loss table");
   }
@@ -268,8 +270,11 @@ class XGBoostModel final : public Model {
                const Context& ctx) const override;
   void save_weights(const fs::path& dir) const override;
   void load_weights(const fs::path& dir) override;
+  void import_weights(const fs::path& file) override;
 
  private:
+  // Takes a loaded booster after checking its number of input columns against the input shape.
+  void adopt(BoosterPtr booster, const fs::path& file);
   void check_store(const SampleStore& s) const {
     const InputShape other = InputShape::of(s);
     if (!(other == shape_))
@@ -467,13 +472,42 @@ void XGBoostModel::load_weights(const fs::path& dir) {
   BoosterPtr b(h);
   if (XGBoosterLoadModel(h, path.c_str()) != 0)
     throw FileError(path.string(), "", fmt::format("not a readable XGBoost model: {}", last_error()));
+  adopt(std::move(b), path);
+}
+
+// XGBoosterLoadModelFromBuffer tells JSON ('{' then '"') from UBJ ('{' then a type marker) itself.
+void XGBoostModel::import_weights(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw FileError(file.string(), "", "file not found");
+  std::ifstream in(file, std::ios::binary);
+  const std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.eof() && in.fail()) throw FileError(file.string(), "", "cannot read the file");
+  if (data.empty()) throw FileError(file.string(), "", "empty file, not an XGBoost model");
+  if (static_cast<unsigned char>(data[0]) == 0x80)
+    throw FileError(
+        file.string(), "",
+        "a Python pickle (an XGBRegressor saved with pickle.dump?), not an XGBoost model: convert it "
+        "once with python/fluxkit/convert_pickles.py --xgboost, which writes the model as JSON, and "
+        "import that");
+  if (data[0] != '{')
+    throw FileError(file.string(), "",
+                    "not an XGBoost JSON or UBJ model (Booster.save_model(\"model.json\") or \"model.ubj\")");
+  BoosterHandle h = nullptr;
+  check(XGBoosterCreate(nullptr, 0, &h), "creating a booster");
+  BoosterPtr b(h);
+  if (XGBoosterLoadModelFromBuffer(h, data.data(), data.size()) != 0)
+    throw FileError(file.string(), "", fmt::format("not a readable XGBoost model: {}", last_error()));
+  adopt(std::move(b), file);
+}
+
+void XGBoostModel::adopt(BoosterPtr b, const fs::path& file) {
   bst_ulong features = 0;
   int rounds = 0;
-  check(XGBoosterGetNumFeature(h, &features), fmt::format("reading {}", path.string()));
-  check(XGBoosterBoostedRounds(h, &rounds), fmt::format("reading {}", path.string()));
+  check(XGBoosterGetNumFeature(b.get(), &features), fmt::format("reading {}", file.string()));
+  check(XGBoosterBoostedRounds(b.get(), &rounds), fmt::format("reading {}", file.string()));
   if (features != shape_.flat_width())
-    throw FileError(path.string(), "",
-                    fmt::format("the model takes {} input columns, the input shape has {}", features,
+    throw FileError(file.string(), "",
+                    fmt::format("the model takes {} input columns, but the inputs have {}", features,
                                 describe_columns(shape_)));
   std::lock_guard lock(mutex_);
   booster_ = std::move(b);

@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include "fluxkit/analysis/evaluate.hpp"
+#include "fluxkit/analysis/explore.hpp"
+#include "fluxkit/analysis/figures.hpp"
 #include "fluxkit/core/context.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/dataset/prepare.hpp"
@@ -36,6 +38,9 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<XGBoostParams>{});
   fn(std::type_identity<ReconstructParams>{});
   fn(std::type_identity<EvaluateParams>{});
+  fn(std::type_identity<ExploreParams>{});
+  fn(std::type_identity<FiguresParams>{});
+  fn(std::type_identity<ReportParams>{});
 }
 }  // namespace
 

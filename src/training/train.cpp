@@ -19,8 +19,9 @@ namespace fs = std::filesystem;
 
 void TrainParams::validate() const {
   if (models.empty()) config::invalid(kSection, "models", "must name at least one model");
+  const auto known = registered_models();
   for (const auto& m : models)
-    if (const auto known = registered_models(); std::find(known.begin(), known.end(), m) == known.end())
+    if (std::find(known.begin(), known.end(), m) == known.end())
       config::invalid(kSection, "models",
                       fmt::format("unknown model '{}' (model types: {})", m, fmt::join(known, ", ")));
   if (seed < -1)

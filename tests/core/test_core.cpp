@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -117,6 +119,43 @@ TEST(Progress, Formatting) {
             "synth: [=====     ] 5/10 years (50%), 0.5 years/s, ETA 10 s");
   EXPECT_EQ(Progress::render_line("synth", 0, 10, "years", 0.0, 0),
             "synth: 0/10 years (0%), 0 years/s, ETA ?");
+}
+
+// What a killed run leaves (hidden temp files and directories of a process that no longer runs) goes when the
+// target is next committed; a running process's temp files, other targets' and ordinary files stay.
+TEST(AtomicFile, CommitRemovesStaleTemporariesOfDeadProcesses) {
+  const fs::path dir = fresh_dir("stale");
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) ::_exit(0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);  // a pid that no longer runs
+  const std::string dead = std::to_string(child), alive = std::to_string(::getppid());
+  for (const std::string& name :
+       {".t.nc.tmp-" + dead + "-0", ".t.nc.tmp-" + dead + "-7", ".t.nc.tmp-" + alive + "-0",
+        ".u.nc.tmp-" + dead + "-0", ".t.nc.tmpx-" + dead, "t.nc.tmp-" + dead + "-0"})
+    std::ofstream(dir / name) << "partial";
+  fs::create_directories(dir / (".t.nc.old-" + dead) / "inner");
+  write_text_atomic(dir / "t.nc", "done");
+  EXPECT_EQ(slurp(dir / "t.nc"), "done");
+  EXPECT_FALSE(fs::exists(dir / (".t.nc.tmp-" + dead + "-0")));
+  EXPECT_FALSE(fs::exists(dir / (".t.nc.tmp-" + dead + "-7")));
+  EXPECT_FALSE(fs::exists(dir / (".t.nc.old-" + dead)));
+  EXPECT_TRUE(fs::exists(dir / (".t.nc.tmp-" + alive + "-0")));  // its process still runs
+  EXPECT_TRUE(fs::exists(dir / (".u.nc.tmp-" + dead + "-0")));   // another target's
+  EXPECT_TRUE(fs::exists(dir / (".t.nc.tmpx-" + dead)));
+  EXPECT_TRUE(fs::exists(dir / ("t.nc.tmp-" + dead + "-0")));  // not hidden: not ours
+  fs::remove_all(dir);
+}
+
+TEST(Provenance, SourceDateEpochLeavesDurationsOut) {
+  ::unsetenv("SOURCE_DATE_EPOCH");
+  EXPECT_FALSE(reproducible_files());
+  EXPECT_EQ(seconds_for_file(1.23456), "1.235");
+  EXPECT_EQ(seconds_for_file(1.26, 1), "1.3");
+  ::setenv("SOURCE_DATE_EPOCH", "0", 1);
+  EXPECT_TRUE(reproducible_files());
+  EXPECT_EQ(seconds_for_file(1.23456), "");
+  ::unsetenv("SOURCE_DATE_EPOCH");
 }
 
 TEST(Provenance, SourceDateEpochFixesTimestamp) {

@@ -7,6 +7,7 @@
 
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/plugin.hpp"
+#include "fluxkit/models/import.hpp"
 #include "fluxkit/models/model.hpp"
 
 namespace fluxkit {
@@ -24,6 +25,21 @@ TEST(ModelRegistry, ListsEveryBuiltinTypeWithoutLoadingLibtorch) {
   for (const char* t : {"attention_lstm", "lstm", "mlp", "xgboost"})
     EXPECT_NE(std::find(types.begin(), types.end(), t), types.end()) << t;
   EXPECT_FALSE(torch_loaded()) << "listing the model types must not load libtorch";
+}
+
+// Which types import weights is a property of each type in the registry, readable without loading a plugin.
+TEST(ModelRegistry, ImportFormatsComeFromTheRegistry) {
+  EXPECT_EQ(importable_models(), (std::vector<std::string>{"attention_lstm", "lstm", "mlp", "xgboost"}));
+  EXPECT_NE(model_info("lstm").import_format.find("PyTorch state dict"), std::string::npos);
+  EXPECT_NE(model_info("xgboost").import_format.find("convert_pickles.py --xgboost"), std::string::npos);
+  // A type registered without an import format imports nothing.
+  register_model({"constant_for_test", "a test type", WindowLayout::Flat, {}, "", ""});
+  const auto types = importable_models();
+  EXPECT_EQ(std::find(types.begin(), types.end(), "constant_for_test"), types.end());
+  const auto all = registered_models();
+  EXPECT_NE(std::find(all.begin(), all.end(), "constant_for_test"), all.end());
+  EXPECT_THROW((void)model_info("random_forest"), Error);
+  EXPECT_FALSE(torch_loaded()) << "reading import formats must not load libtorch";
 }
 
 TEST(ModelRegistry, UnknownTypeNamesTheKnownOnes) {

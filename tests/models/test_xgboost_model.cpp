@@ -328,6 +328,50 @@ TEST_F(XGBoostModelTest, SavedWeightsReloadToBitIdenticalPredictions) {
   EXPECT_NE(width.find("44 input columns"), std::string::npos) << width;
 }
 
+// import-weights: an XGBoost JSON model (what convert_pickles.py --xgboost writes) predicts as the model that
+// saved it; a pickle, other bytes and a model for another number of columns are FileErrors naming the file.
+TEST_F(XGBoostModelTest, ImportsJsonModelsAndRefusesOthersNamingTheFile) {
+  const auto model = make(small("gbtree"));
+  model->fit(*train_, *validation_, options("import"), ctx());
+  model->save_weights(root_ / "saved");
+  const fs::path json = root_ / "saved" / "model.json";
+  const auto imported = make_model("xgboost", model->input_shape(), model->hyper_parameters());
+  imported->import_weights(json);
+  const Flat v = gather(*validation_);
+  EXPECT_EQ(predict(*imported, v), predict(*model, v));
+
+  fs::create_directories(root_ / "bad");
+  const auto refused = [&](const std::string& name, const std::string& bytes, const std::string& fragment) {
+    const fs::path f = root_ / "bad" / name;
+    std::ofstream(f, std::ios::binary) << bytes;
+    try {
+      imported->import_weights(f);
+      ADD_FAILURE() << name << " was imported";
+    } catch (const FileError& e) {
+      EXPECT_EQ(e.file(), f.string());
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  refused("regressor.pkl", std::string("\x80\x04\x95", 3) + "xgboost.sklearn",
+          "convert_pickles.py --xgboost");
+  refused("model.txt", "booster[0]:\n0:leaf=1\n", "not an XGBoost JSON or UBJ model");
+  refused("empty.json", "", "empty file");
+  refused("cut.json", "{\"learner\": [1, 2", "not a readable XGBoost model");
+  const std::string absent = error_of([&] { imported->import_weights(root_ / "bad" / "absent.json"); });
+  EXPECT_NE(absent.find("absent.json: file not found"), std::string::npos) << absent;
+  EXPECT_EQ(predict(*imported, v), predict(*model, v));  // a failed import keeps the model
+  const auto other = make_model("xgboost", InputShape::of(*other_), config::to_table(small("gbtree")));
+  try {
+    other->import_weights(json);
+    ADD_FAILURE() << "a model for 44 columns was imported for another width";
+  } catch (const FileError& e) {
+    EXPECT_EQ(e.file(), json.string());
+    EXPECT_NE(std::string(e.what()).find("the model takes 44 input columns, but the inputs have"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(XGBoostModelTest, NonFiniteInputThrows) {
   const auto model = make(small("gbtree"));
   model->fit(*train_, *validation_, options("nan"), ctx());

@@ -28,6 +28,13 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// Removes what killed runs left next to `target`: the hidden ".<name>.tmp-<pid>..." and ".<name>.old-<pid>"
+// files and directories of processes that no longer run. AtomicFile::commit() and save_artifact() call it
+// after they put a target in place, so a rerun of a killed command leaves its directories as an uninterrupted
+// run does. Process ids are this machine's: a temporary file of a process on another machine sharing the
+// directory counts as stale, which matters only when two machines write the same target at the same time.
+void remove_stale_temporaries(const std::filesystem::path& target);
+
 // Writes text atomically (CSV tables, reports).
 void write_text_atomic(const std::filesystem::path& target, const std::string& text);
 

@@ -18,4 +18,11 @@ struct Provenance {
 // Current time as "YYYY-MM-DDTHH:MM:SSZ", or SOURCE_DATE_EPOCH when that environment variable is set.
 std::string utc_timestamp();
 
+// Whether SOURCE_DATE_EPOCH is set: the same config and seed must then give byte-identical files, so besides
+// the fixed creation date fluxkit writes no wall-clock durations into files.
+bool reproducible_files();
+// A duration for a file (CSV "seconds" columns): fixed-point with `decimals` digits, or "" (unknown) when
+// reproducible_files().
+std::string seconds_for_file(double seconds, int decimals = 3);
+
 }  // namespace fluxkit

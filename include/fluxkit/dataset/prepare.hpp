@@ -43,6 +43,7 @@ struct PrepareParams {
   std::vector<std::string> custom_regions = {};
   std::int64_t band_megabytes = 512;
   bool allow_overlap = false;
+  std::string statistics = "";
 
   template <class V>
   void visit(V&& v) {
@@ -87,6 +88,12 @@ struct PrepareParams {
     v("allow_overlap", allow_overlap,
       "Allow test years that overlap the training or validation years of the same experiment (an error "
       "otherwise: such test scores are in-sample).");
+    v("statistics", statistics,
+      "Normalisation statistics of every store instead of the training cell-months': a model artifact "
+      "directory (e.g. from `fluxkit import-weights`) or the Python pipeline's training_stats.pkl; its "
+      "features "
+      "must be [data] features. Empty: computed from the training store (read from train.nc when it is not "
+      "rebuilt).");
   }
   void validate() const;
 

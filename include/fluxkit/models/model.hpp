@@ -83,9 +83,15 @@ class Model {
                                       std::span<float> alpha, std::span<float> beta,
                                       const Context& ctx) const;
 
-  // Weights trained by the Python pipeline (torch.save(model.state_dict()), key names of the thesis'
-  // modules). Every parameter must be present with its shape; unknown keys are errors except the attention
-  // model's unused lstm_layer.*.
+  // Weights trained by the Python pipeline, from the file its scripts saved (what ModelInfo::import_format
+  // says; `fluxkit import-weights`). Throws FileError naming the file and the cause (a missing or mis-shaped
+  // weight, a model for another number of input columns, an unreadable file). The default reads a PyTorch
+  // state dict and calls import_state_dict(); XGBoost reads a JSON/UBJ model.
+  virtual void import_weights(const std::filesystem::path& file);
+
+  // A PyTorch state dict (torch.save(model.state_dict()), the Python modules' key names). Every parameter
+  // must be present with its shape; unknown keys are errors except the attention model's unused
+  // lstm_layer.*. The default: an Error (the model has no PyTorch weights).
   virtual void import_state_dict(const std::vector<std::pair<std::string, StateTensor>>& state);
 
   // Weights only, into / from a directory (the artifact writes the rest).
@@ -105,6 +111,8 @@ struct ModelInfo {
   WindowLayout layout;
   ModelFactory factory;  // empty until the plugin is loaded
   std::string plugin;    // "torch", "xgboost"; "" = none (types registered in process, e.g. by tests)
+  // The file Model::import_weights reads, for help texts; "" = the type imports nothing.
+  std::string import_format;
 };
 // Adds or replaces a type (with its factory).
 void register_model(ModelInfo info);
@@ -113,6 +121,9 @@ void provide_model_factory(std::string_view type, ModelFactory factory);
 // The type, its factory loaded (its plugin loaded on first use). Error listing the types for an unknown
 // type; FileError naming the plugin when it cannot be loaded.
 const ModelInfo& find_model(std::string_view type);
+// The type as registered (its factory may still be empty), without loading its plugin: for help texts and
+// checks before any work. Error listing the types for an unknown type.
+ModelInfo model_info(std::string_view type);
 // Every type, built-in and registered, sorted; none of their plugins is loaded.
 std::vector<std::string> registered_models();
 std::unique_ptr<Model> make_model(std::string_view type, const InputShape& shape,
