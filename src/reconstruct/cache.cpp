@@ -60,7 +60,13 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
       c.region_mask.size() != n || c.simulated.size() != c.months * n ||
       c.reconstructed.size() != c.months * n || c.y_index.size() != c.ny || c.x_index.size() != c.nx)
     throw Error(fmt::format("write_cache {}: inconsistent array sizes", path.string()));
+  const bool ensemble = c.members > 1;
+  if (c.members < 1 ||
+      (ensemble && (c.reconstructed_std.size() != c.months * n ||
+                    c.member_reconstructed.size() != static_cast<std::size_t>(c.members) * c.months * n)))
+    throw Error(fmt::format("write_cache {}: inconsistent ensemble array sizes", path.string()));
   nc::Writer w(path);
+  if (ensemble) w.add_dim("member", static_cast<std::size_t>(c.members));
   w.add_dim("time", c.months);
   w.add_dim("y", c.ny);
   w.add_dim("x", c.nx);
@@ -86,6 +92,31 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
     w.put_att(name, "cell_measures", "area: area");
     w.put_att(name, "cell_methods", "time: mean (interval: 1 month)");
   }
+  const std::string rec_std = rec + "_std", rec_member = rec + "_member";
+  if (ensemble) {
+    w.add_var("member", NC_INT, {"member"});
+    w.put_att("member", "long_name", "ensemble member index k (artifact <model>/member_<k>)");
+    w.put_att(rec, "long_name",
+              fmt::format("reconstruction of {} by {}: mean of {} ensemble members", c.target_name, c.model,
+                          c.members));
+    w.put_att(rec, "ancillary_variables", rec_std);
+    w.add_var(rec_std, NC_FLOAT, {"time", "y", "x"}, zip, {1, c.ny, c.nx});
+    w.put_att(rec_std, "_FillValue", std::numeric_limits<float>::quiet_NaN());
+    w.put_att(rec_std, "long_name",
+              fmt::format("standard deviation of the reconstruction of {} across the {} ensemble members of "
+                          "{} (N - 1 in the denominator)",
+                          c.target_name, c.members, c.model));
+    w.put_att(rec_std, "units", c.target_units);
+    w.put_att(rec_std, "coordinates", "nav_lat nav_lon");
+    w.put_att(rec_std, "cell_measures", "area: area");
+    w.add_var(rec_member, NC_FLOAT, {"member", "time", "y", "x"}, zip, {1, 1, c.ny, c.nx});
+    w.put_att(rec_member, "_FillValue", std::numeric_limits<float>::quiet_NaN());
+    w.put_att(rec_member, "long_name",
+              fmt::format("reconstruction of {} by each ensemble member of {}", c.target_name, c.model));
+    w.put_att(rec_member, "units", c.target_units);
+    w.put_att(rec_member, "coordinates", "nav_lat nav_lon");
+    w.put_att(rec_member, "cell_measures", "area: area");
+  }
   w.put_provenance(prov);
   w.put_att(
       "", "title",
@@ -99,6 +130,7 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
   w.put_att("", "target_units", c.target_units);
   w.put_att("", "fluxkit_artifact_fingerprint", c.artifact_fingerprint);
   w.put_att("", "fluxkit_store_fingerprint", c.store_fingerprint);
+  if (ensemble) w.put_att("", "ensemble_members", c.members);
   if (!c.train_experiment.empty()) {
     w.put_att("", "training_experiment", c.train_experiment);
     const std::int32_t years[2] = {c.train_first_year, c.train_last_year};
@@ -130,6 +162,13 @@ void write_cache(const fs::path& path, const ReconstructionCache& c, const Prove
   w.write("region_mask", std::span<const std::int8_t>(region));
   w.write(c.target_name, std::span<const float>(c.simulated));
   w.write(rec, std::span<const float>(c.reconstructed));
+  if (ensemble) {
+    std::vector<std::int32_t> index(static_cast<std::size_t>(c.members));
+    std::iota(index.begin(), index.end(), 0);
+    w.write("member", std::span<const std::int32_t>(index));
+    w.write(rec_std, std::span<const float>(c.reconstructed_std));
+    w.write(rec_member, std::span<const float>(c.member_reconstructed));
+  }
   w.commit();
 }
 
@@ -174,6 +213,11 @@ ReconstructionCache read_header(const nc::File& f) {
   years("training_years", c.train_first_year, c.train_last_year);
   c.validation_experiment = f.text_attribute("", "validation_experiment").value_or("");
   years("validation_years", c.validation_first_year, c.validation_last_year);
+  if (const auto m = f.number_attribute("", "ensemble_members"); m && !m->empty()) {
+    if (!((*m)[0] >= 1) || (*m)[0] != std::floor((*m)[0]))
+      throw FileError(p, "", fmt::format("attribute 'ensemble_members' is {}, not a count >= 1", (*m)[0]));
+    c.members = static_cast<int>((*m)[0]);
+  }
   return c;
 }
 }  // namespace
@@ -207,6 +251,16 @@ ReconstructionCache read_cache(const fs::path& path) {
   if (c.lat.size() != c.cells() || c.simulated.size() != c.months * c.cells() ||
       c.reconstructed.size() != c.months * c.cells())
     throw FileError(f.path(), c.target_name, "shape differs from (time, y, x)");
+  if (c.members > 1) {
+    const std::string rec = "reconstructed_" + c.target_name;
+    c.reconstructed_std = f.read_float(rec + "_std");
+    c.member_reconstructed = f.read_float(rec + "_member");
+    if (c.reconstructed_std.size() != c.months * c.cells())
+      throw FileError(f.path(), rec + "_std", "shape differs from (time, y, x)");
+    if (c.member_reconstructed.size() != static_cast<std::size_t>(c.members) * c.months * c.cells())
+      throw FileError(f.path(), rec + "_member",
+                      fmt::format("shape differs from (member={}, time, y, x)", c.members));
+  }
   return c;
 }
 
@@ -217,11 +271,15 @@ void write_cache_csv(const fs::path& path, const ReconstructionCache& c) {
   std::sort(cells.begin(), cells.end(), [&](std::size_t a, std::size_t b) {
     return c.lat[a] != c.lat[b] ? c.lat[a] < c.lat[b] : c.lon[a] < c.lon[b];
   });
-  std::string out = fmt::format("nav_lat,nav_lon,time_counter,{0},reconstructed_{0}\n", c.target_name);
+  const bool ensemble = c.members > 1;
+  std::string out = fmt::format("nav_lat,nav_lon,time_counter,{0},reconstructed_{0}{1}\n", c.target_name,
+                                ensemble ? fmt::format(",reconstructed_{}_std", c.target_name) : "");
   for (std::size_t k : cells)
-    for (std::size_t t = 0; t < c.months; ++t)
-      out += fmt::format("{:.6f},{:.6f},{:04d}-{:02d}-15,{:.9g},{:.9g}\n", c.lat[k], c.lon[k], c.year, t + 1,
+    for (std::size_t t = 0; t < c.months; ++t) {
+      out += fmt::format("{:.6f},{:.6f},{:04d}-{:02d}-15,{:.9g},{:.9g}", c.lat[k], c.lon[k], c.year, t + 1,
                          c.simulated[t * c.cells() + k], c.reconstructed[t * c.cells() + k]);
+      out += ensemble ? fmt::format(",{:.9g}\n", c.reconstructed_std[t * c.cells() + k]) : "\n";
+    }
   write_text_atomic(path, out);
 }
 

@@ -17,6 +17,7 @@
 #include "fluxkit/dataset/cells.hpp"
 #include "fluxkit/io/nemo.hpp"
 #include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/reconstruct/cache.hpp"
 
 namespace fluxkit {
@@ -58,6 +59,14 @@ std::string file_bytes(const fs::path& p) {
 }  // namespace
 
 std::string artifact_fingerprint(const fs::path& dir) {
+  if (is_ensemble(dir)) {
+    // The manifest and every member's fingerprint.
+    std::uint64_t h = fnv1a64(file_bytes(dir / kEnsembleManifest));
+    const EnsembleManifest m = read_ensemble_manifest(dir);
+    for (const auto& member : m.member_dirs)
+      h = fnv1a64(artifact_fingerprint(dir / member), h);
+    return "fnv1a64:" + hex64(h);
+  }
   std::uint64_t h = fnv1a64(file_bytes(dir / "model.toml"));
   for (const char* weights : {"weights.pt", "model.json"})
     if (fs::exists(dir / weights)) h = fnv1a64(file_bytes(dir / weights), h);
@@ -80,11 +89,12 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
                                             const Provenance& provenance) {
   const auto tasks = reconstruct_tasks(params, models_dir);
   const auto custom = prepare.user_regions();
-  // Check up front that every input exists, naming all that are missing.
+  // Check up front that every input exists, naming all that are missing (for an ensemble every member's
+  // artifact).
   std::vector<std::string> missing;
+  std::map<std::string, std::vector<fs::path>> members;  // by model name: its artifact directories
   for (const auto& t : tasks) {
-    if (!fs::exists(t.artifact / "model.toml"))
-      missing.push_back(fmt::format("artifact {}", t.artifact.string()));
+    if (!members.contains(t.model)) members[t.model] = model_members(t.artifact, missing);
     const auto store = prepare.test_path(t.experiment, t.region, t.year);
     if (!fs::exists(store)) missing.push_back(fmt::format("test store {}", store.string()));
     // The simulated field over the region's ocean cells, not only the samples, comes from the source file.
@@ -97,7 +107,7 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     throw Error(
         fmt::format("reconstruct: {} input(s) missing: {}", missing.size(), fmt::join(missing, "; ")));
 
-  std::map<std::string, std::shared_ptr<LoadedModel>> models;
+  std::map<std::string, std::vector<std::shared_ptr<LoadedModel>>> models;
   std::map<std::string, std::string> artifact_fps;
   std::map<std::string, nemo::Grid> grids;                                                // by experiment
   std::map<std::string, int> grids_year;                                                  // whose file
@@ -112,6 +122,8 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     const fs::path store_path = prepare.test_path(t.experiment, t.region, t.year);
     const fs::path path = cache_path(params.output_dir, t.model, t.experiment, region.dir_name, t.year);
     if (!artifact_fps.contains(t.model)) artifact_fps[t.model] = artifact_fingerprint(t.artifact);
+    const std::vector<fs::path>& member_dirs = members.at(t.model);
+    const bool ensemble = is_ensemble(t.artifact);
     const std::string afp = artifact_fps[t.model], sid = store_identity(store_path);
     ReconstructOutcome result{t, path};
     if (!force && fs::exists(path)) {
@@ -127,8 +139,22 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
         spdlog::warn("{}: unreadable cache, rebuilding ({})", path.string(), e.what());
       }
     }
-    if (!models.contains(t.model)) models[t.model] = std::make_shared<LoadedModel>(load_artifact(t.artifact));
-    const LoadedModel& lm = *models[t.model];
+    if (!models.contains(t.model)) {
+      auto& loaded = models[t.model];
+      for (const auto& dir : member_dirs) {
+        loaded.push_back(std::make_shared<LoadedModel>(load_artifact(dir)));
+        const ArtifactInfo& a = loaded.front()->info;
+        const ArtifactInfo& b = loaded.back()->info;
+        if (a.type != b.type || !(a.shape == b.shape) || a.train_fingerprint != b.train_fingerprint ||
+            a.validation_fingerprint != b.validation_fingerprint)
+          throw Error(fmt::format(
+              "ensemble {}: members {} and {} differ in type, input shape or training data (store "
+              "fingerprints); the members of an ensemble differ only in their seed: train it again",
+              t.artifact.string(), member_dirs.front().string(), dir.string()));
+      }
+    }
+    const std::vector<std::shared_ptr<LoadedModel>>& lms = models[t.model];
+    const LoadedModel& lm = *lms.front();
 
     const SampleStore meta(store_path, 0, 0);
     try {
@@ -221,6 +247,10 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
     const float nan = std::numeric_limits<float>::quiet_NaN();
     c.simulated.assign(12 * n, nan);
     c.reconstructed.assign(12 * n, nan);
+    if (ensemble) {
+      c.members = static_cast<int>(lms.size());
+      c.member_reconstructed.assign(lms.size() * 12 * n, nan);
+    }
 
     // The simulated target of the year at the region's ocean cells, from the source file (the samples get the
     // store's values below, the same numbers as the model saw).
@@ -256,7 +286,14 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
       std::vector<std::uint64_t> ids;
       batches.next(x, y, ids);
       std::vector<float> pred(ids.size());
-      model.predict(x, ids.size(), pred, ctx);
+      // pred: the (single) model's predictions; an ensemble's members go to member_reconstructed, the mean
+      // and standard deviation are taken once every block is done.
+      std::vector<std::vector<float>> member_pred(ensemble ? lms.size() : 0);
+      for (std::size_t m = 0; m < member_pred.size(); ++m) {
+        member_pred[m].resize(ids.size());
+        lms[m]->model->predict(x, ids.size(), member_pred[m], ctx);
+      }
+      if (!ensemble) model.predict(x, ids.size(), pred, ctx);
       for (std::size_t b = 0; b < ids.size(); ++b) {
         const std::size_t cell = store.cell_of(ids[b]);
         const std::size_t month =
@@ -270,9 +307,14 @@ std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, con
                                       cc.x, t.region, data.file(t.experiment, t.year).string()));
         c.sample_mask[k] = 1;
         c.simulated[month * n + k] = static_cast<float>(store.denormalise_target(y[b]));
-        c.reconstructed[month * n + k] = static_cast<float>(store.denormalise_target(pred[b]));
+        if (!ensemble) c.reconstructed[month * n + k] = static_cast<float>(store.denormalise_target(pred[b]));
+        for (std::size_t m = 0; m < member_pred.size(); ++m)
+          c.member_reconstructed[(m * 12 + month) * n + k] =
+              static_cast<float>(store.denormalise_target(member_pred[m][b]));
       }
     }
+    if (ensemble)
+      ensemble_mean_std(c.member_reconstructed, lms.size(), 12 * n, c.reconstructed, c.reconstructed_std);
     write_cache(path, c, provenance);
     if (params.format == "csv") write_cache_csv(fs::path(path).replace_extension(".csv"), c);
     result.cells = total;

@@ -11,8 +11,17 @@
 //                                         halo and north-fold repeats excluded)
 //   <target>(time, y, x)          float   simulated, physical units: the store's values at the samples, the
 //                                         source file's at the region's other ocean cells; NaN elsewhere
-//   reconstructed_<target>(...)   float   the model's reconstruction, same units, NaN outside the samples
-// Global attributes: model, experiment, region, year, target_name, target_units,
+//   reconstructed_<target>(...)   float   the model's reconstruction, same units, NaN outside the samples;
+//   for
+//                                         an ensemble the mean of its members
+// Ensembles ([train] ensemble = N > 1; global attribute ensemble_members = N, absent = 1 = a single model)
+// add a member dimension and two variables, so readers that know only the single-model layout read the
+// ensemble mean as the reconstruction:
+//   member(member=N)              int32   member index k (artifact <model>/member_<k>)
+//   reconstructed_<target>_std(time, y, x)            float  standard deviation across the members (sample
+//                                                     form, N - 1 in the denominator), NaN outside samples
+//   reconstructed_<target>_member(member, time, y, x) float  every member's reconstruction
+// Global attributes: model, experiment, region, year, target_name, target_units, [ensemble_members],
 // fluxkit_artifact_fingerprint, fluxkit_store_fingerprint, what the model was trained on
 // (training_experiment, training_years, validation_experiment, validation_years; empty / absent when the
 // artifact does not say), and the provenance. Version 1 caches had no region_mask and NaN outside the
@@ -48,6 +57,11 @@ struct ReconstructionCache {
   std::vector<std::uint8_t> sample_mask;        // [ny * nx]
   std::vector<std::uint8_t> region_mask;        // [ny * nx]; empty in version 1 caches
   std::vector<float> simulated, reconstructed;  // [months * ny * nx], NaN outside samples
+  // Ensembles: members > 1, reconstructed = the members' mean, reconstructed_std their standard deviation
+  // ([months * ny * nx]) and member_reconstructed every member's ([members * months * ny * nx]); both empty
+  // for a single model (members = 1, also every version 2 cache written before ensembles).
+  int members = 1;
+  std::vector<float> reconstructed_std, member_reconstructed;
 
   std::size_t cells() const { return ny * nx; }
   cftime::YearMonth month(std::size_t t) const { return {year, static_cast<int>(t) + 1}; }
@@ -70,8 +84,8 @@ ReconstructionCache read_cache_header(const std::filesystem::path& path);
 std::filesystem::path cache_path(const std::filesystem::path& root, std::string_view model,
                                  std::string_view experiment, std::string_view region_dir, int year);
 
-// The seed's long table: nav_lat, nav_lon, time_counter (YYYY-MM-15), <target>, reconstructed_<target>, one
-// row per sample cell and month, sorted by (lat, lon, time).
+// The seed's long table: nav_lat, nav_lon, time_counter (YYYY-MM-15), <target>, reconstructed_<target> (and
+// reconstructed_<target>_std for an ensemble), one row per sample cell and month, sorted by (lat, lon, time).
 void write_cache_csv(const std::filesystem::path& path, const ReconstructionCache& cache);
 
 }  // namespace fluxkit

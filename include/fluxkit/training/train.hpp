@@ -26,6 +26,8 @@ struct TrainParams {
   std::string train_store = "";
   std::string validation_store = "";
   std::int64_t seed = -1;
+  std::int64_t ensemble = 1;
+  std::vector<std::string> ensemble_models = {};
 
   template <class V>
   void visit(V&& v) {
@@ -40,11 +42,24 @@ struct TrainParams {
       "Seed of the model initialisation, the shuffling of the training windows and XGBoost's sampling; -1 = "
       "[run] seed. The cells are chosen by [prepare] seed, so varying this one trains a seed ensemble on the "
       "same data.");
+    v("ensemble", ensemble,
+      "Members per model of ensemble_models: N > 1 trains N models of the same type, hyper-parameters and "
+      "stores that differ only in their model seed (member k, k = 0 .. N-1, uses `seed` + k; member 0 is the "
+      "model N = 1 would train), into <output_dir>/<model>/member_<k>/ with the manifest "
+      "<output_dir>/<model>/ensemble.toml (checkpoints in <output_dir>/<model>.work/member_<k>/). Members "
+      "train concurrently, [run] threads split evenly between them, and round-robin over the MPI ranks of "
+      "`fluxkit --mpi train`; a member whose artifact is up to date (same seed, stores and "
+      "hyper-parameters) is skipped, so a rerun finishes an interrupted ensemble. 1 = one artifact in "
+      "<output_dir>/<model>/, as without ensembles.");
+    v("ensemble_models", ensemble_models,
+      "Models of `models` trained as ensembles of `ensemble` members; empty = all of them.");
   }
   void validate() const;
 
   // The seed of the models: `seed`, or the run's seed when it is -1.
   std::uint64_t model_seed(const Context& ctx) const;
+  // Members of `type`: `ensemble` when it is one of ensemble_models (or that list is empty), else 1.
+  int members(const std::string& type) const;
 };
 
 // Validation MSE (normalised units) of two reference predictors fitted on the training windows: the training
@@ -57,6 +72,8 @@ Baselines baseline_mse(const SampleStore& train, const SampleStore& validation);
 
 struct TrainedModel {
   std::string type;
+  int member = 0, members = 1;  // member k of an ensemble of `members` (0 of 1 for a single model)
+  bool skipped = false;         // an up-to-date ensemble member existed and was kept
   std::filesystem::path artifact;
   double validation_mse = 0;
   int best_epoch = 0, epochs = 0;
@@ -64,11 +81,26 @@ struct TrainedModel {
   double seconds = 0;
 };
 
-// Trains every model of `params`; `hyper_parameters` maps a model type to its [model.<type>] table.
-// resume: continue interrupted runs from the checkpoints in <output_dir>/<model>.work/.
+// One model to train: member `member` of `members` of `type` (0 of 1 for a single model).
+struct TrainTask {
+  std::string type;
+  int member = 0, members = 1;
+  std::uint64_t seed = 0;
+  std::filesystem::path artifact, work_dir;
+};
+// Every (model, member) in order: the models of `params`, each one's members 0 .. N-1. A single model's
+// artifact is <output_dir>/<model>, an ensemble member's <output_dir>/<model>/member_<k>.
+std::vector<TrainTask> train_tasks(const TrainParams& params, const Context& ctx);
+
+// Trains every model of `params` whose task index (train_tasks) % size == rank (MPI ranks; 0 of 1 = all);
+// `hyper_parameters` maps a model type to its [model.<type>] table. The members of an ensemble on this rank
+// train concurrently, min(members, ctx.threads) at a time with ctx.threads / that many threads each; a
+// single model trains alone with ctx.threads. resume: continue interrupted runs from the checkpoints in the
+// tasks' work directories. Results in task order (this rank's tasks only).
 std::vector<TrainedModel> train_models(const TrainParams& params, const SampleStore& train,
                                        const SampleStore& validation,
                                        const std::map<std::string, toml::table>& hyper_parameters,
-                                       bool resume, const Context& ctx, const Provenance& provenance);
+                                       bool resume, const Context& ctx, const Provenance& provenance,
+                                       int rank = 0, int size = 1);
 
 }  // namespace fluxkit
