@@ -166,6 +166,48 @@ OlsFit ols_fit(std::span<const double> sim, std::span<const double> rec) {
   return {acc.ols_slope(), acc.ols_intercept(), acc.n()};
 }
 
+void CalibrationAccumulator::add(double sim, double mean, double std) {
+  if (!std::isfinite(sim) || !std::isfinite(mean) || !std::isfinite(std) || std < 0) return;
+  const double e = std::abs(mean - sim);
+  ++n_;
+  in1_ += e <= std;
+  in2_ += e <= 2 * std;
+  sum_std_ += std;
+  sse_ += e * e;
+}
+
+void CalibrationAccumulator::merge(const CalibrationAccumulator& o) {
+  n_ += o.n_;
+  in1_ += o.in1_;
+  in2_ += o.in2_;
+  sum_std_ += o.sum_std_;
+  sse_ += o.sse_;
+}
+
+EnsembleCalibration CalibrationAccumulator::result() const {
+  if (n_ == 0) return {0, kNaN, kNaN, kNaN, kNaN, kNaN};
+  const double n = static_cast<double>(n_);
+  EnsembleCalibration c;
+  c.n = n_;
+  c.within_1sigma = static_cast<double>(in1_) / n;
+  c.within_2sigma = static_cast<double>(in2_) / n;
+  c.mean_std = sum_std_ / n;
+  c.rmse = std::sqrt(sse_ / n);
+  c.spread_error_ratio = c.rmse > 0 ? c.mean_std / c.rmse : kNaN;
+  return c;
+}
+
+EnsembleCalibration ensemble_calibration(std::span<const double> sim, std::span<const double> mean,
+                                         std::span<const double> std) {
+  if (sim.size() != mean.size() || sim.size() != std.size())
+    throw Error(fmt::format("ensemble_calibration: {} simulated, {} mean and {} std values", sim.size(),
+                            mean.size(), std.size()));
+  CalibrationAccumulator a;
+  for (std::size_t i = 0; i < sim.size(); ++i)
+    a.add(sim[i], mean[i], std[i]);
+  return a.result();
+}
+
 int season_index(int month) {
   if (month < 1 || month > 12) throw Error(fmt::format("month {} is not in 1-12", month));
   return (month % 12) / 3;  // 12, 1, 2 -> 0; 3-5 -> 1; 6-8 -> 2; 9-11 -> 3
@@ -263,6 +305,7 @@ struct Fields {
   std::vector<double> lat, lon, area;
   std::vector<std::int8_t> sample_mask, region_mask;
   std::vector<float> sim_mean, rec_mean, mean_difference, rmse, pearson_r;
+  std::vector<float> ensemble_std;  // ensembles only
   std::vector<std::int32_t> n_months;
   std::string target_name, target_units, calendar;
 };
@@ -292,8 +335,17 @@ struct TrainingRecord {
   }
 };
 
+// A row of ensemble_spread.csv: the regional mean of every member (area-weighted over the sampled cells).
+struct SpreadRow {
+  const char* period_type = "month";
+  int year = 0, month = 0;  // 0 = not applicable
+  double sim_mean = kNaN, rec_mean = kNaN;
+  std::vector<double> members;
+};
+
 struct GroupResult {
   ModelEvaluation eval;
+  std::vector<SpreadRow> spread;  // ensembles only
   TrainingRecord training;
   std::vector<int> overlap_years;  // evaluated years that are training or validation years
   Region region;
@@ -369,6 +421,11 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
   std::size_t cells_without_area = 0;
   double ocean_area = 0;  // the region's ocean cells with a finite positive area
   std::size_t cell_months_without_value = 0;
+  // Ensembles: calibration, per-cell sums of the std, the members' area-weighted sums per calendar month.
+  CalibrationAccumulator calibration;
+  std::vector<double> cell_std_sum;
+  std::vector<std::uint32_t> cell_std_n;
+  std::vector<std::array<double, 12>> cyc_member;
 
   for (int year = first; year <= last; ++year) {
     const fs::path path = cache_path(params.caches_dir, job.model, job.experiment, job.region.dir_name, year);
@@ -402,6 +459,12 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
       g.eval.target_units = c.target_units;
       g.integrated = integrated_units(c.target_units);
       g.training = TrainingRecord::of(c);
+      g.eval.members = c.members;
+      if (c.members > 1) {
+        cell_std_sum.assign(n, 0.0);
+        cell_std_n.assign(n, 0);
+        cyc_member.assign(static_cast<std::size_t>(c.members), {});
+      }
       cell.resize(n);
       clim_sim.assign(n * 12, 0.0);
       clim_rec.assign(n * 12, 0.0);
@@ -440,6 +503,10 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
       if (c.target_units != f.target_units)
         throw FileError(p, c.target_name,
                         fmt::format("units '{}' {} (units '{}')", c.target_units, other, f.target_units));
+      if (c.members != g.eval.members)
+        throw FileError(
+            p, "",
+            fmt::format("ensemble of {} member(s) {} ({} member(s))", c.members, other, g.eval.members));
       if (!(TrainingRecord::of(c) == g.training))
         throw FileError(
             p, "",
@@ -464,10 +531,13 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
     double ann_w = 0, ann_sim = 0, ann_rec = 0, ann_simulated_area = 0, ann_sampled_area = 0;
     double ann_int = 0, ann_sim_ex = 0, ann_rec_ex = 0;
     int ann_int_months = 0, ann_ex_months = 0;
+    const std::size_t members = c.members > 1 ? static_cast<std::size_t>(c.members) : 0;
+    std::vector<double> ann_member(members, 0.0), month_member(members);
     for (std::size_t t = 0; t < c.months; ++t) {
       const int month = static_cast<int>(t) + 1;
       const float* sim = c.simulated.data() + t * n;
       const float* rec = c.reconstructed.data() + t * n;
+      std::fill(month_member.begin(), month_member.end(), 0.0);
       MetricsAccumulator u, a;
       double sw = 0, ssim = 0, srec = 0, region_w = 0, region_sim = 0;
       for (std::size_t k = 0; k < n; ++k) {
@@ -488,11 +558,21 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
         clim_sim[k * 12 + t] += x;
         clim_rec[k * 12 + t] += y;
         ++clim_n[k * 12 + t];
+        if (members > 0) {
+          const double sd = c.reconstructed_std[t * n + k];
+          calibration.add(x, y, sd);
+          if (std::isfinite(sd)) {
+            cell_std_sum[k] += sd;
+            ++cell_std_n[k];
+          }
+        }
         if (has_area) {
           a.add(x, y, ak);
           sw += ak;
           ssim += ak * x;
           srec += ak * y;
+          for (std::size_t m = 0; m < members; ++m)
+            month_member[m] += ak * c.member_reconstructed[(m * c.months + t) * n + k];
         }
       }
       const std::size_t s = static_cast<std::size_t>(season_index(month));
@@ -536,6 +616,15 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
         cyc_rec[t] += srec;
       }
       g.monthly.push_back(row);
+      if (members > 0) {
+        SpreadRow sr{"month", year, month, row.sim_mean, row.rec_mean, std::vector<double>(members, kNaN)};
+        for (std::size_t m = 0; m < members; ++m) {
+          ann_member[m] += month_member[m];
+          cyc_member[m][t] += month_member[m];
+          if (sw > 0) sr.members[m] = month_member[m] / sw;
+        }
+        g.spread.push_back(std::move(sr));
+      }
     }
     const double months = static_cast<double>(c.months);
     annual.simulated_area = ann_simulated_area / months;
@@ -548,6 +637,12 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
       annual.rec_extrapolated = ann_rec_ex / ann_ex_months;
     }
     g.annual.push_back(annual);
+    if (members > 0) {
+      SpreadRow sr{"year", year, 0, annual.sim_mean, annual.rec_mean, std::vector<double>(members, kNaN)};
+      for (std::size_t m = 0; m < members && ann_w > 0; ++m)
+        sr.members[m] = ann_member[m] / ann_w;
+      g.spread.push_back(std::move(sr));
+    }
     progress.advance();
   }
   if (cells_without_area > 0)
@@ -616,6 +711,17 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
   };
   amplitude_peak(&CycleRow::sim_mean, g.sim_amplitude, g.sim_peak);
   amplitude_peak(&CycleRow::rec_mean, g.rec_amplitude, g.rec_peak);
+  if (g.eval.members > 1) {
+    g.eval.calibration = calibration.result();
+    for (std::size_t t = 0; t < 12; ++t) {
+      SpreadRow sr{"climatology",           0,
+                   static_cast<int>(t) + 1, g.cycle[t].sim_mean,
+                   g.cycle[t].rec_mean,     std::vector<double>(cyc_member.size(), kNaN)};
+      for (std::size_t m = 0; m < cyc_member.size() && cyc_w[t] > 0; ++m)
+        sr.members[m] = cyc_member[m][t] / cyc_w[t];
+      g.spread.push_back(std::move(sr));
+    }
+  }
 
   // Per-cell fields.
   Fields& f = g.fields;
@@ -634,6 +740,11 @@ GroupResult evaluate_group(const EvaluateParams& params, const Job& job, Progres
     f.rmse[k] = static_cast<float>(m.rmse);
     f.pearson_r[k] = static_cast<float>(m.pearson_r);
     f.n_months[k] = static_cast<std::int32_t>(m.n);
+  }
+  if (g.eval.members > 1) {
+    f.ensemble_std.assign(n, kNaNf);
+    for (std::size_t k = 0; k < n; ++k)
+      if (cell_std_n[k] > 0) f.ensemble_std[k] = static_cast<float>(cell_std_sum[k] / cell_std_n[k]);
   }
   return g;
 }
@@ -654,7 +765,7 @@ void write_fields(const fs::path& path, const GroupResult& g, const EvaluatePara
     const std::vector<float>* data;
   };
   const std::string& t = f.target_name;
-  const std::vector<Var> vars = {
+  std::vector<Var> vars = {
       {"simulated_mean", fmt::format("time mean of the simulated {} over {}", t, period), f.target_units,
        "time: mean", &f.sim_mean},
       {"reconstructed_mean", fmt::format("time mean of the reconstructed {} over {}", t, period),
@@ -668,6 +779,13 @@ void write_fields(const fs::path& path, const GroupResult& g, const EvaluatePara
        fmt::format("Pearson correlation of reconstructed and simulated {} over the months of {}", t, period),
        "1", "time: point", &f.pearson_r},
   };
+  if (!f.ensemble_std.empty())
+    vars.push_back(
+        {"ensemble_std",
+         fmt::format("time mean over the months of {} of the standard deviation of the reconstructed "
+                     "{} across the {} ensemble members",
+                     period, t, g.eval.members),
+         f.target_units, "time: mean", &f.ensemble_std});
   for (const Var& v : vars) {
     w.add_var(v.name, NC_FLOAT, {"y", "x"}, zip);
     w.put_att(v.name, "_FillValue", kNaNf);
@@ -807,6 +925,11 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
       "model,experiment,region,sim_amplitude,rec_amplitude,amplitude_error,sim_peak_month,rec_peak_month,"
       "phase_error_months\n";
   std::string scatter_csv = "model,experiment,region,n,slope,intercept\n";
+  std::string calibration_csv =
+      "model,experiment,region,members,n,within_1sigma,within_2sigma,mean_std,rmse,spread_error_ratio\n";
+  std::string spread_csv =
+      "model,experiment,region,period_type,year,month,members,sim_mean,rec_mean,member_std,member_min,"
+      "member_max\n";
   std::vector<std::pair<fs::path, GroupResult>> field_files;  // written at the end
   {
     Progress progress("evaluate", jobs.size() * static_cast<std::uint64_t>(last - first + 1), "caches");
@@ -853,6 +976,32 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
                                              : std::string());
       scatter_csv +=
           fmt::format("{},{},{},{}\n", key, g.eval.fit.n, num(g.eval.fit.slope), num(g.eval.fit.intercept));
+      if (g.eval.members > 1) {
+        const EnsembleCalibration& cal = g.eval.calibration;
+        calibration_csv += fmt::format("{},{},{},{},{},{},{},{}\n", key, g.eval.members, cal.n,
+                                       num(cal.within_1sigma), num(cal.within_2sigma), num(cal.mean_std),
+                                       num(cal.rmse), num(cal.spread_error_ratio));
+        for (const SpreadRow& r : g.spread) {
+          double lo = kNaN, hi = kNaN, sum = 0, ss = 0;
+          bool finite = true;
+          for (double v : r.members) {
+            finite = finite && std::isfinite(v);
+            sum += v;
+            lo = std::isnan(lo) ? v : std::min(lo, v);
+            hi = std::isnan(hi) ? v : std::max(hi, v);
+          }
+          const double count = static_cast<double>(r.members.size());
+          for (double v : r.members)
+            ss += (v - sum / count) * (v - sum / count);
+          const double sd = finite ? std::sqrt(ss / (count - 1)) : kNaN;
+          if (!finite) lo = hi = kNaN;
+          spread_csv += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", key, r.period_type,
+                                    r.year > 0 ? std::to_string(r.year) : std::string(),
+                                    r.month > 0 ? std::to_string(r.month) : std::string(), r.members.size(),
+                                    num(r.sim_mean), num(r.rec_mean), num(sd), num(lo), num(hi));
+        }
+        g.spread.clear();
+      }
       summary.entries.push_back(g.eval);
       const fs::path fields_path =
           fs::path(params.output_dir) / "fields" /
@@ -912,6 +1061,8 @@ EvaluationSummary evaluate(const EvaluateParams& params, [[maybe_unused]] const 
   write_table(out / "scatter_fit.csv", scatter_csv);
   write_table(out / "ranking.csv", ranking_csv);
   write_table(out / "training.csv", training_csv);
+  write_table(out / "ensemble_calibration.csv", calibration_csv);
+  write_table(out / "ensemble_spread.csv", spread_csv);
   for (const auto& [path, text] : seed_tables)
     write_table(path, text);
   for (const auto& [path, g] : field_files) {
@@ -938,6 +1089,13 @@ std::string format_summary(const EvaluationSummary& s) {
         fmt::format("\n{:<{}}  {:<{}}  {:>4}  {:<{}}  {:>12}  {:>10}  {:>10}  {:>11}  {:>10}", e.experiment,
                     we, e.region, wr, e.rank, e.model, wm, e.unweighted.n, fixed(e.unweighted.rmse),
                     fixed(e.unweighted.r2), fixed(e.area.rmse), fixed(e.area.r2));
+  for (const auto& e : s.entries)
+    if (e.members > 1)
+      out += fmt::format(
+          "\nensemble {} ({} members), {} {}: {:.3f} of the simulated values within +-1 sigma, {:.3f} within "
+          "+-2 sigma, spread/error {}",
+          e.model, e.members, e.experiment, e.region, e.calibration.within_1sigma,
+          e.calibration.within_2sigma, fixed(e.calibration.spread_error_ratio));
   return out;
 }
 

@@ -59,6 +59,25 @@
 //                          reconstructed_mean, mean_difference (rec - sim), rmse, pearson_r (over the months
 //                          of all years), n_months, with y_index, x_index, nav_lat, nav_lon, area,
 //                          sample_mask; NaN outside samples
+//   ensemble_calibration.csv
+//                          model, experiment, region, members, n, within_1sigma, within_2sigma, mean_std,
+//                          rmse, spread_error_ratio: for every ensemble ([train] ensemble > 1; single models
+//                          have no row), over the (cell, month) pairs of all years where the simulation, the
+//                          ensemble mean and its standard deviation sigma are finite, unweighted: the
+//                          fraction of simulated values with |sim - mean| <= sigma (<= 2 sigma), the mean
+//                          sigma, the RMSE of the mean and their ratio mean_std / rmse (1 for a calibrated
+//                          ensemble, < 1 for an over-confident one). A Gaussian ensemble spread that matches
+//                          the error gives fractions near 0.683 and 0.954.
+//   ensemble_spread.csv    model, experiment, region, period_type [month|year|climatology], year, month,
+//                          members, sim_mean, rec_mean, member_std, member_min, member_max: the area-weighted
+//                          regional mean of every member over the sampled cells (as rec_mean of the time
+//                          series), and its standard deviation (N - 1 in the denominator), minimum and
+//                          maximum across the members; rec_mean is the ensemble mean's (= the members' mean).
+//                          Month rows have year and month, year rows the year (month empty), climatology rows
+//                          the month (year empty; the 12-month climatology over the years)
+//   fields/..._errors.nc   for an ensemble also ensemble_std: the time mean over the months of all years of
+//   the
+//                          ensemble standard deviation per cell
 //
 // Nothing is written when an error occurs: every cache is checked to exist first (one Error naming all that
 // are missing), everything is computed, then every file is written atomically.
@@ -169,6 +188,30 @@ struct OlsFit {
 };
 OlsFit ols_fit(std::span<const double> sim, std::span<const double> rec);
 
+// Calibration of an ensemble's spread against the simulation (ensemble_calibration.csv): a pair counts when
+// sim, mean and std are all finite (and std >= 0); |sim - mean| <= k * std counts as inside (so std = 0 and
+// sim = mean is inside).
+struct EnsembleCalibration {
+  std::size_t n = 0;
+  double within_1sigma = 0, within_2sigma = 0;  // fractions in [0, 1]
+  double mean_std = 0, rmse = 0;
+  double spread_error_ratio = 0;  // mean_std / rmse; NaN when rmse == 0
+};
+class CalibrationAccumulator {
+ public:
+  void add(double sim, double mean, double std);
+  void merge(const CalibrationAccumulator& other);
+  std::size_t n() const { return n_; }
+  // All NaN when n() == 0.
+  EnsembleCalibration result() const;
+
+ private:
+  std::size_t n_ = 0, in1_ = 0, in2_ = 0;
+  double sum_std_ = 0, sse_ = 0;
+};
+EnsembleCalibration ensemble_calibration(std::span<const double> sim, std::span<const double> mean,
+                                         std::span<const double> std);
+
 // "DJF" for 12, 1, 2; "MAM" for 3-5; "JJA" for 6-8; "SON" for 9-11. Throws Error outside 1-12.
 const char* season_of(int month);
 // 0 = DJF, 1 = MAM, 2 = JJA, 3 = SON.
@@ -203,7 +246,9 @@ struct ModelEvaluation {
   std::string target_units;
   Metrics unweighted, area;  // area-weighted
   OlsFit fit;
-  int rank = 0;  // within (experiment, region) by unweighted RMSE, 1 = best
+  int members = 1;                  // ensemble members (1 = a single model)
+  EnsembleCalibration calibration;  // ensembles only
+  int rank = 0;                     // within (experiment, region) by unweighted RMSE, 1 = best
 };
 
 struct EvaluationSummary {
