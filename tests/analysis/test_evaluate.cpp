@@ -15,6 +15,7 @@
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/io/netcdf.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/reconstruct/cache.hpp"
 
 namespace fluxkit {
@@ -228,6 +229,34 @@ TEST(EvaluateParamsTest, ConfigValidation) {
     EXPECT_NE(std::string(e.what()).find("e.toml"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("'winter'"), std::string::npos) << e.what();
   }
+}
+
+// A constructed case: sigma = 1 everywhere, errors |sim - mean| = 0, 0.5, 1, 1.5, 2, 3 (and pairs with a
+// non-finite value, which do not count).
+TEST(EnsembleCalibrationTest, FractionsAndSpreadErrorRatioByHand) {
+  const double nan = std::nan("");
+  const std::vector<double> mean = {0, 0, 0, 0, 0, 0, 0, nan};
+  const std::vector<double> sim = {0, 0.5, -1, 1.5, -2, 3, nan, 1};
+  const std::vector<double> sd = {1, 1, 1, 1, 1, 1, 1, 1};
+  const EnsembleCalibration c = ensemble_calibration(sim, mean, sd);
+  EXPECT_EQ(c.n, 6u);
+  EXPECT_DOUBLE_EQ(c.within_1sigma, 3.0 / 6.0);  // 0, 0.5, 1 (the boundary counts as inside)
+  EXPECT_DOUBLE_EQ(c.within_2sigma, 5.0 / 6.0);  // and 1.5, 2
+  EXPECT_DOUBLE_EQ(c.mean_std, 1.0);
+  const double rmse = std::sqrt((0 + 0.25 + 1 + 2.25 + 4 + 9) / 6.0);
+  EXPECT_DOUBLE_EQ(c.rmse, rmse);
+  EXPECT_DOUBLE_EQ(c.spread_error_ratio, 1.0 / rmse);
+  // Merged halves give the same; an empty accumulator gives NaN; a zero spread with no error is inside.
+  CalibrationAccumulator a, b;
+  for (std::size_t i = 0; i < sim.size(); ++i)
+    (i < 3 ? a : b).add(sim[i], mean[i], sd[i]);
+  a.merge(b);
+  EXPECT_DOUBLE_EQ(a.result().within_2sigma, c.within_2sigma);
+  EXPECT_TRUE(std::isnan(CalibrationAccumulator().result().within_1sigma));
+  const std::vector<double> zero = {0.0}, one = {1.0};
+  EXPECT_DOUBLE_EQ(ensemble_calibration(one, one, zero).within_1sigma, 1.0);
+  EXPECT_TRUE(std::isnan(ensemble_calibration(one, one, zero).spread_error_ratio));  // RMSE 0
+  EXPECT_THROW(ensemble_calibration(one, one, std::vector<double>{}), Error);
 }
 
 // ---- end to end on hand-made caches
@@ -563,7 +592,8 @@ TEST_F(EvaluateEndToEnd, TablesAndFields) {
   for (std::size_t k = 0; k < kCells; ++k)
     EXPECT_EQ(region_mask[k], in_region(k) ? 1.0 : 0.0) << k;
   EXPECT_TRUE(fs::exists(out / "fields" / "mlp_experiment_1_north_atlantic_errors.nc"));
-  EXPECT_EQ(s.files.size(), 9u + 2u);
+  EXPECT_EQ(s.files.size(), 11u + 2u);  // 9 tables, the 2 ensemble tables (header only here), 2 fields
+  EXPECT_TRUE(read_csv(out / "ensemble_calibration.csv").empty());  // no ensemble, no row
 
   // What the models were trained on.
   const Table training = read_csv(out / "training.csv");
@@ -578,6 +608,102 @@ TEST_F(EvaluateEndToEnd, TablesAndFields) {
   const std::string text = format_summary(s);
   EXPECT_NE(text.find("xgboost"), std::string::npos);
   EXPECT_NE(text.find("RMSE(area)"), std::string::npos);
+}
+
+// Half-width of the 2-member ensemble of "xgboost" in the ensemble test: members = reconstruction -+ a(k), so
+// the mean is the reconstruction, sigma = a * sqrt(2), and |sim - mean| = 0.25 is inside 1 sigma for
+// a = 0.2, inside 2 sigma only for a = 0.1 and outside both for a = 0.05.
+double half_width(std::size_t k) {
+  return k % 3 == 0 ? 0.2 : (k % 3 == 1 ? 0.1 : 0.05);
+}
+
+TEST_F(EvaluateEndToEnd, EnsembleCalibrationSpreadAndStdField) {
+  for (int year : {2009, 2010}) {
+    ReconstructionCache c = make_cache("xgboost", year);
+    const std::size_t n = c.cells();
+    c.members = 2;
+    c.member_reconstructed.assign(2 * 12 * n, std::nanf(""));
+    for (std::size_t t = 0; t < 12; ++t)
+      for (std::size_t k = 0; k < n; ++k)
+        if (is_sample(k)) {
+          const double r = c.reconstructed[t * n + k];
+          c.member_reconstructed[t * n + k] = static_cast<float>(r - half_width(k));
+          c.member_reconstructed[(12 + t) * n + k] = static_cast<float>(r + half_width(k));
+        }
+    std::vector<float> mean;
+    ensemble_mean_std(c.member_reconstructed, 2, 12 * n, mean, c.reconstructed_std);
+    for (std::size_t i = 0; i < mean.size(); ++i)
+      if (std::isfinite(mean[i])) {
+        EXPECT_NEAR(mean[i], c.reconstructed[i], 1e-6);
+      }
+    write_cache(path("xgboost", year), c, kProv);
+  }
+  const EvaluationSummary s = evaluate(params_, Context{}, kProv);
+  const fs::path out = params_.output_dir;
+  const Table cal = read_csv(out / "ensemble_calibration.csv");
+  ASSERT_EQ(cal.size(), 1u);  // the single model mlp has none
+  const auto& row = find_row(cal, {{"model", "xgboost"}, {"region", "north_atlantic"}});
+  EXPECT_EQ(row.at("members"), "2");
+  EXPECT_EQ(row.at("n"), "240");                       // 10 sample cells x 24 months
+  EXPECT_DOUBLE_EQ(value(row, "within_1sigma"), 0.3);  // cells 0, 6, 9 of the 10
+  EXPECT_DOUBLE_EQ(value(row, "within_2sigma"), 0.7);  // and 1, 4, 7, 10
+  const double mean_std = (3 * 0.2 + 4 * 0.1 + 3 * 0.05) * std::sqrt(2.0) / 10;
+  EXPECT_NEAR(value(row, "mean_std"), mean_std, 1e-6);
+  EXPECT_NEAR(value(row, "rmse"), 0.25, 1e-6);
+  EXPECT_NEAR(value(row, "spread_error_ratio"), mean_std / 0.25, 1e-5);
+  ASSERT_EQ(s.entries.size(), 2u);
+  EXPECT_EQ(s.entries[1].members, 2);
+  EXPECT_NEAR(s.entries[1].calibration.spread_error_ratio, mean_std / 0.25, 1e-5);
+  EXPECT_NE(format_summary(s).find("ensemble xgboost (2 members)"), std::string::npos);
+
+  // The spread of the regional mean: the members' area-weighted means over the sampled cells differ by
+  // -+ A, A the area-weighted mean half-width, so their std is A sqrt(2) in every month, year and
+  // climatology.
+  double sw = 0, sa = 0;
+  for (std::size_t k = 0; k < kCells; ++k)
+    if (is_sample(k)) {
+      sw += area_of(k);
+      sa += area_of(k) * half_width(k);
+    }
+  const Table spread = read_csv(out / "ensemble_spread.csv");
+  ASSERT_EQ(spread.size(), 24u + 2u + 12u);
+  const Table annual = read_csv(out / "timeseries_annual.csv");
+  for (const auto& r : spread) {
+    EXPECT_EQ(r.at("model"), "xgboost");
+    EXPECT_NEAR(value(r, "member_std"), sa / sw * std::sqrt(2.0), 1e-5) << r.at("period_type");
+    EXPECT_NEAR(value(r, "member_max") - value(r, "member_min"), 2 * sa / sw, 1e-5);
+    EXPECT_NEAR(value(r, "member_max") + value(r, "member_min"), 2 * value(r, "rec_mean"), 1e-5);
+  }
+  const auto& y2010 = find_row(spread, {{"period_type", "year"}, {"year", "2010"}});
+  EXPECT_EQ(y2010.at("month"), "");
+  const auto& a2010 = find_row(annual, {{"model", "xgboost"}, {"year", "2010"}});
+  EXPECT_NEAR(value(y2010, "rec_mean"), value(a2010, "rec_mean"), 1e-7);
+  EXPECT_NEAR(value(y2010, "sim_mean"), value(a2010, "sim_mean"), 1e-7);
+  const auto& jul = find_row(spread, {{"period_type", "climatology"}, {"month", "7"}});
+  EXPECT_EQ(jul.at("year"), "");
+
+  // The per-cell std field: a sqrt(2) at the samples.
+  const nc::File f(out / "fields" / "xgboost_experiment_1_north_atlantic_errors.nc");
+  const auto field = f.read_double("ensemble_std");
+  for (std::size_t k = 0; k < kCells; ++k)
+    if (is_sample(k)) {
+      EXPECT_NEAR(field[k], half_width(k) * std::sqrt(2.0), 1e-6) << k;
+    } else {
+      EXPECT_TRUE(std::isnan(field[k])) << k;
+    }
+  EXPECT_FALSE(
+      nc::File(out / "fields" / "mlp_experiment_1_north_atlantic_errors.nc").has_var("ensemble_std"));
+
+  // A cache with another member count than the other years' is an error naming both files.
+  ReconstructionCache c = make_cache("xgboost", 2010);
+  write_cache(path("xgboost", 2010), c, kProv);
+  try {
+    evaluate(params_, Context{}, kProv);
+    ADD_FAILURE() << "no error";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("ensemble of 1 member"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(path("xgboost", 2009).string()), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(EvaluateEndToEnd, DecemberWithItsOwnYear) {
