@@ -16,10 +16,12 @@
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/io/nemo.hpp"
 #include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
 #include "fluxkit/reconstruct/cache.hpp"
 #include "fluxkit/reconstruct/reconstruct.hpp"
 #include "fluxkit/synth/ocean.hpp"
+#include "fluxkit/training/train.hpp"
 
 namespace fluxkit {
 namespace {
@@ -404,6 +406,132 @@ TEST_F(Reconstruct, BadInputsNameTheProblem) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("normalisation statistics differ"), std::string::npos) << e.what();
   }
+}
+
+// An ensemble of 3 XGBoost members ([train] ensemble = 3): the cache holds every member's reconstruction,
+// their mean as the reconstruction and their standard deviation, equal to the members' own predictions.
+TEST_F(Reconstruct, EnsembleCachesHoldTheMembersMeanAndStd) {
+  TrainParams tp;
+  tp.models = {"xgboost"};
+  tp.output_dir = (root_ / "ensemble_models").string();
+  tp.ensemble = 3;
+  tp.seed = 11;
+  XGBoostParams xp;
+  xp.booster = "gbtree";
+  xp.n_estimators = 10;
+  xp.max_depth = 3;
+  {
+    const SampleStore train(prepare_.train_path()), val(prepare_.validation_path());
+    train_models(tp, train, val, {{"xgboost", config::to_table(xp)}}, false, Context{}, kProv);
+  }
+  const fs::path ens = fs::path(tp.output_dir) / "xgboost";
+  ReconstructParams p = params("ensemble_caches");
+  p.models = {ens.string()};  // a path: the cache's model name is the directory's, xgboost
+  p.experiments = {"experiment_1"};
+  p.regions = {"north_atlantic"};
+  p.format = "csv";
+  const auto outcomes = run(p);
+  ASSERT_EQ(outcomes.size(), 1u);
+  const fs::path path = cache_path(p.output_dir, "xgboost", "experiment_1", "North_Atlantic", 2003);
+  const ReconstructionCache c = read_cache(path);
+  EXPECT_EQ(c.members, 3);
+  EXPECT_EQ(read_cache_header(path).members, 3);
+  const std::size_t n = c.cells();
+  ASSERT_EQ(c.reconstructed_std.size(), 12 * n);
+  ASSERT_EQ(c.member_reconstructed.size(), 3 * 12 * n);
+  // Recompute every member's prediction from its artifact.
+  const SampleStore store(prepare_.test_path("experiment_1", "north_atlantic", 2003));
+  WindowBatches b(store, store.windows(), WindowLayout::Flat, false, 0);
+  std::vector<float> x, y;
+  std::vector<std::uint64_t> ids;
+  b.next(x, y, ids);
+  std::vector<std::vector<double>> member(3, std::vector<double>(ids.size()));
+  for (int k = 0; k < 3; ++k) {
+    const LoadedModel m = load_artifact(ensemble_member_dir(ens, k));
+    EXPECT_EQ(m.info.seed, 11u + static_cast<unsigned>(k));
+    std::vector<float> pred(ids.size());
+    m.model->predict(x, ids.size(), pred, Context{});
+    for (std::size_t w = 0; w < ids.size(); ++w)
+      member[static_cast<std::size_t>(k)][w] = store.denormalise_target(pred[w]);
+  }
+  double spread = 0;
+  for (std::size_t w = 0; w < ids.size(); ++w) {
+    const auto& cell = store.cell(store.cell_of(ids[w]));
+    const std::size_t t = store.target_index_of(ids[w]) - 3;
+    const std::size_t k = static_cast<std::size_t>(cell.y - c.y_index[0]) * c.nx +
+                          static_cast<std::size_t>(cell.x - c.x_index[0]);
+    const double mean = (member[0][w] + member[1][w] + member[2][w]) / 3;
+    double ss = 0;
+    for (int m = 0; m < 3; ++m) {
+      EXPECT_NEAR(c.member_reconstructed[(static_cast<std::size_t>(m) * 12 + t) * n + k],
+                  member[static_cast<std::size_t>(m)][w], 1e-5);
+      ss += (member[static_cast<std::size_t>(m)][w] - mean) * (member[static_cast<std::size_t>(m)][w] - mean);
+    }
+    const double sd = std::sqrt(ss / 2);  // N - 1 in the denominator
+    EXPECT_NEAR(c.reconstructed[t * n + k], mean, 1e-5);
+    EXPECT_NEAR(c.reconstructed_std[t * n + k], sd, 1e-5);
+    spread += sd;
+  }
+  EXPECT_GT(spread / static_cast<double>(ids.size()), 1e-4) << "the members differ";
+  for (std::size_t k = 0; k < n; ++k)
+    if (!c.sample_mask[k]) {
+      EXPECT_TRUE(std::isnan(c.reconstructed_std[k]));
+    }
+  // The file: the member dimension, the std variable and the member count, CF attributes.
+  const nc::File f(path);
+  EXPECT_EQ(f.dim_length("member"), 3u);
+  EXPECT_EQ(*f.number_attribute("", "ensemble_members"), (std::vector<double>{3}));
+  EXPECT_EQ(*f.text_attribute("reconstructed_co2flux_pre_std", "units"), "mol m-2 yr-1");
+  EXPECT_EQ(*f.text_attribute("reconstructed_co2flux_pre", "ancillary_variables"),
+            "reconstructed_co2flux_pre_std");
+  EXPECT_EQ(*f.number_attribute("", "fluxkit_cache_version"), (std::vector<double>{kCacheVersion}));
+  // The long table has the std column.
+  std::ifstream csv(fs::path(path).replace_extension(".csv"));
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header,
+            "nav_lat,nav_lon,time_counter,co2flux_pre,reconstructed_co2flux_pre,"
+            "reconstructed_co2flux_pre_std");
+  // A single model's cache has none of it (as before ensembles).
+  run(params("single_caches"));
+  const fs::path single =
+      cache_path(root_ / "single_caches", "xgboost", "experiment_1", "North_Atlantic", 2003);
+  const nc::File sf(single);
+  EXPECT_FALSE(sf.has_dim("member"));
+  EXPECT_FALSE(sf.has_var("reconstructed_co2flux_pre_std"));
+  EXPECT_FALSE(sf.number_attribute("", "ensemble_members").has_value());
+  EXPECT_EQ(read_cache(single).members, 1);
+  EXPECT_TRUE(read_cache(single).reconstructed_std.empty());
+  // Up to date on a rerun; a retrained member makes it stale.
+  for (const auto& o : run(p))
+    EXPECT_TRUE(o.skipped);
+  TrainParams tp2 = tp;
+  tp2.seed = 12;
+  {
+    const SampleStore train(prepare_.train_path()), val(prepare_.validation_path());
+    train_models(tp2, train, val, {{"xgboost", config::to_table(xp)}}, false, Context{}, kProv);
+  }
+  for (const auto& o : run(p))
+    EXPECT_FALSE(o.skipped);
+
+  // A member missing: an error naming its artifact, and nothing written.
+  const fs::path broken = root_ / "broken_ensemble" / "xgboost";
+  fs::create_directories(broken.parent_path());
+  fs::copy(ens, broken, fs::copy_options::recursive);
+  fs::remove_all(broken / "member_1");
+  ReconstructParams bp = p;
+  bp.models = {broken.string()};
+  bp.output_dir = (root_ / "broken_caches").string();
+  try {
+    run(bp);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("ensemble member artifact " + (broken / "member_1").string()), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("member 1 of 3"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(fs::exists(bp.output_dir));
 }
 
 }  // namespace
