@@ -41,6 +41,7 @@ SECTION_BUILDERS: list[str] = [
     "fluxkit.report:ranking_section",
     "fluxkit.report:region_sections",
     "fluxkit.report:timeseries_section",
+    "fluxkit.report:ensemble_sections",
     "fluxkit.report:model_sections",
     "fluxkit.report:exploration_section",
     "fluxkit.report:configuration_section",
@@ -257,7 +258,7 @@ def overview_section(ctx: ReportContext) -> Section:
         s.missing(f"evaluation fields under {ctx.files.evaluation_dir / 'fields'} (provenance of the evaluation)")
     rows = []
     for m in models:
-        p = ctx.files.artifact_dir(m) / "model.toml"
+        p = ctx.files.model_toml(m)
         try:
             with open(p, "rb") as fh:
                 t = tomllib.load(fh)
@@ -402,6 +403,48 @@ def timeseries_section(ctx: ReportContext) -> Section:
     else:
         s.missing(f"evaluation table {p}")
     return s
+
+
+def ensemble_sections(ctx: ReportContext) -> list[Section]:
+    """Ensembles ([train] ensemble > 1): the calibration table and the spread figures; no section when no
+    evaluated model is an ensemble."""
+    exps, regions, models = _selection(ctx)
+    p = ctx.files.table("ensemble_calibration.csv")
+    cal = None
+    if p.exists():
+        try:
+            cal = pd.read_csv(p)
+        except Exception:  # noqa: BLE001 - reported below
+            cal = None
+    rows = cal[cal["experiment"].isin(exps) & cal["region"].isin(regions) & cal["model"].isin(models)] \
+        if cal is not None and {"model", "experiment", "region"} <= set(cal.columns) else None
+    figs = ctx.figures("ensemble_maps") + ctx.figures("ensemble_bands")
+    if (rows is None or rows.empty) and not figs:
+        return []
+    s = Section("ensembles", "Ensembles: spread and calibration")
+    if rows is not None and not rows.empty:
+        d = rows.copy()
+        d["model"] = d["model"].map(model_label)
+        s.add("<p>Models trained as seed ensembles (<code>[train] ensemble</code>): the metrics of the other "
+              "sections are those of the ensemble mean. Calibration over every (cell, month) of the test years: "
+              "the fraction of simulated values within the ensemble mean +-1 and +-2 standard deviations (about "
+              "0.68 and 0.95 for a spread that represents the error), the mean standard deviation, the RMSE of the "
+              f"mean and their ratio (spread/error, 1 = calibrated, below 1 = over-confident) "
+              f"(<code>{esc(p)}</code>):</p>\n" + df_html(d))
+    elif cal is None and p.exists():
+        s.missing(f"evaluation table {p} cannot be read")
+    for e in exps:
+        for f in ctx.figures("ensemble_bands", experiment=e):
+            s.add(ctx.figure_html(f, s))
+        for r in regions:
+            for f in ctx.figures("ensemble_maps", experiment=e, region=r):
+                s.add(ctx.figure_html(f, s))
+    for fam in ("ensemble_maps", "ensemble_bands"):
+        for k in ctx.skipped(fam):
+            s.missing(k["reason"])
+    if not figs and not ctx.skipped("ensemble_maps") and not ctx.skipped("ensemble_bands"):
+        s.missing("the ensemble figures (run `fluxkit figures`)")
+    return [s]
 
 
 def model_sections(ctx: ReportContext) -> list[Section]:

@@ -231,8 +231,19 @@ class RunFiles:
                 return self._p(entry)
         return self.models_dir / model
 
+    def member_dir(self, model: str) -> Path:
+        """The artifact directory of a model; for an ensemble ([train] ensemble > 1: ensemble.toml and
+        member_<k>/, no model.toml) its member 0, whose seed is the model's."""
+        d = self.artifact_dir(model)
+        if not (d / "model.toml").exists() and (d / "ensemble.toml").exists():
+            return d / "member_0"
+        return d
+
+    def model_toml(self, model: str) -> Path:
+        return self.member_dir(model) / "model.toml"
+
     def losses(self, model: str) -> Path:
-        return self.artifact_dir(model) / "losses.csv"
+        return self.member_dir(model) / "losses.csv"
 
     @property
     def validation_mse(self) -> Path:

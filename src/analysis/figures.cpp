@@ -11,8 +11,9 @@
 namespace fluxkit {
 
 const std::vector<std::string>& figure_families() {
-  static const std::vector<std::string> families = {"maps",     "differences", "errors", "annual",
-                                                    "seasonal", "scatter",     "losses", "explore"};
+  static const std::vector<std::string> families = {
+      "maps",    "differences", "errors",        "annual",         "seasonal",
+      "scatter", "losses",      "ensemble_maps", "ensemble_bands", "explore"};
   return families;
 }
 

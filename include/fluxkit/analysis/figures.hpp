@@ -38,7 +38,8 @@ struct FiguresParams {
     v("dpi", dpi, "Resolution of PNG files, dots per inch.");
     v("families", families,
       "Figure families to draw (empty = all): `maps`, `differences`, `errors`, `annual`, `seasonal`, "
-      "`scatter`, `losses`, `explore`.");
+      "`scatter`, `losses`, `ensemble_maps`, `ensemble_bands` (drawn only for models evaluated as "
+      "ensembles), `explore`.");
     v("scatter_bins", scatter_bins, "Bins per axis of the density scatter plots.");
   }
   void validate() const;

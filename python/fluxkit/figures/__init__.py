@@ -13,6 +13,8 @@ Families (one module each; `[figures] families` or --families selects some):
 | seasonal | timeseries.py | experiment | seasonal_cycle.csv, seasonal_summary.csv |
 | scatter | scatter.py | experiment, region | every cache of the years; scatter_fit.csv, metrics.csv |
 | losses | losses.py | run | <artifact>/losses.csv, model.toml, validation_mse.csv |
+| ensemble_maps | ensemble.py | experiment, region (ensembles only) | fields/*_errors.nc ensemble_std, ensemble_calibration.csv |
+| ensemble_bands | ensemble.py | experiment (ensembles only) | ensemble_spread.csv |
 | explore | explore.py | run (climatology), experiment (distributions, correlations) | `fluxkit explore` tables |
 
 Figures go to `[figures] output_dir` as `<name>.<format>` (PNG at `[figures] dpi`, PDF/SVG on request), with
@@ -33,15 +35,18 @@ from pathlib import Path
 from ..runconfig import ConfigError, RunConfig, RunFiles, load
 from .common import Figure, Missing, Outcome, Run, Skipped, save
 
-FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "explore"]
+FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "ensemble_maps",
+            "ensemble_bands", "explore"]
 MANIFEST = "figures.json"
 
 
 def tasks(run: Run, families: list[str]):
     """(family, label, callable(skipped) -> Figure | list[Figure]) for everything to draw."""
-    from . import explore, losses, maps, scatter, timeseries
+    from . import ensemble, explore, losses, maps, scatter, timeseries
 
     out = []
+    # the ensemble families only for models evaluated as ensembles (a run without any has nothing to draw)
+    has_ensembles = bool({"ensemble_maps", "ensemble_bands"} & set(families)) and bool(ensemble.ensemble_models(run))
     for exp in run.experiments:
         for region in run.regions:
             what = f"{exp} {region}"
@@ -53,10 +58,14 @@ def tasks(run: Run, families: list[str]):
                 out.append(("errors", what, lambda s, e=exp, r=region: maps.error_maps(run, e, r, s)))
             if "scatter" in families:
                 out.append(("scatter", what, lambda s, e=exp, r=region: scatter.density_scatter(run, e, r, s)))
+            if "ensemble_maps" in families and has_ensembles:
+                out.append(("ensemble_maps", what, lambda s, e=exp, r=region: ensemble.spread_maps(run, e, r, s)))
         if "annual" in families:
             out.append(("annual", exp, lambda s, e=exp: timeseries.annual_means(run, e, s)))
         if "seasonal" in families:
             out.append(("seasonal", exp, lambda s, e=exp: timeseries.seasonal_cycles(run, e, s)))
+        if "ensemble_bands" in families and has_ensembles:
+            out.append(("ensemble_bands", exp, lambda s, e=exp: ensemble.spread_bands(run, e, s)))
     if "losses" in families:
         out.append(("losses", "all models", lambda s: losses.loss_curves(run, s)))
     if "explore" in families:
@@ -118,7 +127,7 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
     if jobs > 1:
         import multiprocessing as mp
 
-        if {"maps", "differences", "errors"} & set(fams):  # the shoreline once, shared by the forked workers
+        if {"maps", "differences", "errors", "ensemble_maps"} & set(fams):  # the shoreline once, shared by the forked workers
             from . import geo
 
             geo._no_downloads()
@@ -126,8 +135,9 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
                 geo._PROJECTED_LAND[("degrees",)] = geo._land_paths_degrees()
 
         # the expensive families first, so the pool ends together
-        order = sorted(range(len(_TASKS)), key=lambda i: ["maps", "differences", "scatter", "errors", "explore",
-                                                           "seasonal", "annual", "losses"].index(_TASKS[i][0]))
+        order = sorted(range(len(_TASKS)), key=lambda i: ["maps", "differences", "scatter", "errors",
+                                                           "ensemble_maps", "explore", "seasonal", "annual",
+                                                           "ensemble_bands", "losses"].index(_TASKS[i][0]))
         with mp.get_context("fork").Pool(jobs) as pool:
             by_index = dict(zip(order, pool.map(_run_task, order, chunksize=1)))
         results = [by_index[i] for i in range(len(_TASKS))]

@@ -34,7 +34,7 @@ def read_losses(run, model):
 
 
 def best_epoch(run, model):
-    p = run.files.artifact_dir(model) / "model.toml"
+    p = run.files.model_toml(model)
     try:
         with open(p, "rb") as f:
             t = tomllib.load(f)
