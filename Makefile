@@ -63,6 +63,8 @@ demo: build
 	@echo "python/lumia/lagrange_mp.py: observations_lumia.tar.gz, adjoint_lumia.nc): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
 	@echo "Exploration tables: demo/exploration/; figures: demo/figures/."
+	@echo "The MLP is a 3-member seed ensemble (demo/models/mlp/member_*/); its spread and calibration:"
+	@echo "demo/evaluation/ensemble_calibration.csv, ensemble_spread.csv, figures ensemble_*."
 	@echo "The report: demo/report/index.html (open it in a browser, e.g. xdg-open demo/report/index.html)"
 
 bench: build

@@ -50,7 +50,7 @@ def _calibration_note(run, model, experiment, region) -> str:
     except Missing:
         return ""
     return (f"{int(c['members'])} members: {100 * c['within_1sigma']:.0f}% within 1$\\sigma$, "
-            f"{100 * c['within_2sigma']:.0f}% within 2$\\sigma$; spread/error {c['spread_error_ratio']:.2g}")
+            f"{100 * c['within_2sigma']:.0f}% within 2$\\sigma$\nspread/error {c['spread_error_ratio']:.2g}")
 
 
 def spread_maps(run, experiment, region, skipped):
@@ -106,12 +106,12 @@ def spread_maps(run, experiment, region, skipped):
             mesh.set_gid(f"ensemble_maps:{model}:{key}")
             frame.add_land(ax, land_mask)
             frame.gridlines(ax, left=(j == 0), bottom=(i == len(models) - 1))
-            note = _calibration_note(run, model, experiment, region) if j == 0 else ""
-            ax.set_title(f"{model_label(model)}: {name}" + (f"\n{note}" if note else ""),
-                         fontsize=9.5 if not note else 8.5)
+            ax.set_title(f"{model_label(model)}: {name}")
             v = fields[model][key]
+            note = _calibration_note(run, model, experiment, region) if j == 0 else ""
             if np.isfinite(v).any():
-                ax.text(0.02, 0.03, f"mean {np.nanmean(v):.3g}", transform=ax.transAxes, fontsize=7, zorder=5,
+                ax.text(0.02, 0.03, f"mean {np.nanmean(v):.3g}" + (f"\n{note}" if note else ""),
+                        transform=ax.transAxes, fontsize=7, zorder=5,
                         bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.8))
     cb = fig.colorbar(mesh, ax=axes.ravel().tolist(), orientation="horizontal", shrink=0.7, aspect=40, pad=0.04,
                       extend="max")
