@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `mpirun -n 2 fluxkit --mpi reconstruct` writes the same caches, byte for byte, as a 1-rank run.
+# `mpirun -n 2 fluxkit --mpi reconstruct` writes the same caches, byte for byte, as a 1-rank run; `mpirun -n 2
+# fluxkit --mpi train` with [train] ensemble = 3 deals the members over the ranks and writes the same members.
 #   FLUXKIT=<fluxkit> bash tests/cli/test_mpi.sh <workdir>
 set -euo pipefail
 : "${FLUXKIT:?FLUXKIT must name the fluxkit binary}"
@@ -56,6 +57,25 @@ done < <(cd one_rank && find . -name '*.nc' | sort)
 [[ $n -eq 6 ]] || { echo "FAIL: expected 6 caches, found $n"; echo "0 passed, 1 failed"; exit 1; }
 [[ $(cd two_ranks && find . -name '*.nc' | wc -l) -eq 6 ]] || { echo "FAIL: 2-rank run wrote another number of caches"; exit 1; }
 echo "ok    $n caches identical between 1 and 2 MPI ranks"
-echo "1 passed, 0 failed"
+
+# An ensemble of 3 members: 1 rank and 2 ranks (members 0 and 2 on rank 0, member 1 on rank 1).
+mpirun -n 1 "$FLUXKIT" --mpi train --config case.toml --set train.ensemble=3 --output-dir ens_one
+mpirun -n 2 "$FLUXKIT" --mpi train --config case.toml --set train.ensemble=3 --output-dir ens_two
+for k in 0 1 2; do
+  cmp "ens_one/xgboost/member_$k/model.json" "ens_two/xgboost/member_$k/model.json" ||
+    { echo "FAIL: member $k differs between 1 and 2 ranks"; echo "1 passed, 1 failed"; exit 1; }
+done
+cmp ens_one/xgboost/ensemble.toml ens_two/xgboost/ensemble.toml ||
+  { echo "FAIL: ensemble.toml differs"; echo "1 passed, 1 failed"; exit 1; }
+[[ $(cut -d, -f1-5 ens_two/validation_mse.csv) == $(cut -d, -f1-5 ens_one/validation_mse.csv) ]] &&
+  grep -q '^xgboost/member_1,' ens_two/validation_mse.csv ||
+  { echo "FAIL: validation_mse.csv of the 2-rank ensemble"; cat ens_two/validation_mse.csv; exit 1; }
+echo "ok    3 ensemble members identical between 1 and 2 MPI ranks"
+mpirun -n 2 "$FLUXKIT" --mpi reconstruct --config case.toml --models ens_two/xgboost --output-dir ens_caches
+header="$(ncdump -h ens_caches/experiment_1/global/xgboost_global_reconstruction_2004_experiment_1.nc)"
+[[ $header == *":ensemble_members = 3 ;"* ]] ||
+  { echo "FAIL: the ensemble cache has no ensemble_members = 3"; echo "2 passed, 1 failed"; exit 1; }
+echo "ok    2-rank reconstruction of the ensemble"
+echo "3 passed, 0 failed"
 cd /
 rm -rf "$WORK"
