@@ -23,6 +23,7 @@
 
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "models/pickle.hpp"
 
 namespace fluxkit {
@@ -319,7 +320,8 @@ Normalisation read_normalisation(const fs::path& path, const std::vector<std::st
   std::string file = path.string();
   std::error_code ec;
   if (fs::is_directory(path, ec) || path.filename() == "model.toml") {
-    const fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
+    fs::path dir = fs::is_directory(path, ec) ? path : path.parent_path();
+    if (is_ensemble(dir)) dir = ensemble_member_dir(dir, 0);  // the members share the statistics
     const ArtifactInfo info = read_artifact_info(dir);
     file = (dir / "model.toml").string();
     s.features = info.shape.features;

@@ -1,7 +1,6 @@
 #include "fluxkit/training/train.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -260,35 +259,35 @@ std::vector<TrainedModel> train_models(const TrainParams& params, const SampleSt
     if (members > 1)
       prepare_ensemble_dir(fs::path(params.output_dir) / type, type, params.model_seed(ctx), members,
                            owns_member_0);
-    // Concurrent members: the threads split evenly (the same split for every member, so a member's result
-    // does not depend on which ran next to it).
-    const std::size_t parallel =
-        std::min<std::size_t>(local.size(), static_cast<std::size_t>(std::max(1, ctx.threads)));
-    Context member_ctx = ctx;
-    member_ctx.threads = std::max(1, ctx.threads / static_cast<int>(parallel));
+    // Concurrent members: in waves of up to ctx.threads members, the threads split evenly within a wave
+    // (the last, smaller wave gets more per member). A member's thread count depends only on its place in
+    // the order, not on timing, so its result does not depend on which member ran next to it.
+    const std::size_t width = static_cast<std::size_t>(std::max(1, ctx.threads));
     std::vector<TrainedModel> results(local.size());
-    if (parallel <= 1) {
-      for (std::size_t j = 0; j < local.size(); ++j)
-        results[j] = run_task(*local[j], hp->second, member_ctx);
-    } else {
-      (void)find_model(type);  // loads the model's plugin once, before the workers start
-      spdlog::info("{}: {} members on this process, {} at a time with {} thread{} each", type, local.size(),
-                   parallel, member_ctx.threads, member_ctx.threads == 1 ? "" : "s");
-      std::atomic<std::size_t> next{0};
-      std::atomic<bool> failed{false};
+    if (local.size() > 1) (void)find_model(type);  // loads the model's plugin once, before any worker starts
+    for (std::size_t begin = 0; begin < local.size(); begin += width) {
+      const std::size_t end = std::min(local.size(), begin + width);
+      Context member_ctx = ctx;
+      member_ctx.threads = std::max(1, ctx.threads / static_cast<int>(end - begin));
+      if (end - begin == 1) {
+        results[begin] = run_task(*local[begin], hp->second, member_ctx);
+        continue;
+      }
+      std::vector<int> ids;
+      for (std::size_t j = begin; j < end; ++j)
+        ids.push_back(local[j]->member);
+      spdlog::info("{}: members {} at the same time with {} thread{} each", type, fmt::join(ids, ", "),
+                   member_ctx.threads, member_ctx.threads == 1 ? "" : "s");
       std::exception_ptr error;
       std::mutex error_mutex;
       std::vector<std::thread> workers;
-      for (std::size_t w = 0; w < parallel; ++w)
-        workers.emplace_back([&] {
-          for (std::size_t j = next++; j < local.size() && !failed; j = next++) {
-            try {
-              results[j] = run_task(*local[j], hp->second, member_ctx);
-            } catch (...) {
-              std::lock_guard lock(error_mutex);
-              if (!error) error = std::current_exception();
-              failed = true;
-            }
+      for (std::size_t j = begin; j < end; ++j)
+        workers.emplace_back([&, j] {
+          try {
+            results[j] = run_task(*local[j], hp->second, member_ctx);
+          } catch (...) {
+            std::lock_guard lock(error_mutex);
+            if (!error) error = std::current_exception();
           }
         });
       for (auto& w : workers)

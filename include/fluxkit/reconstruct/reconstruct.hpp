@@ -32,7 +32,10 @@ struct ReconstructParams {
 
   template <class V>
   void visit(V&& v) {
-    v("models", models, "Model artifacts: names under [train] output_dir, or paths to artifact directories.");
+    v("models", models,
+      "Model artifacts: names under [train] output_dir, or paths to artifact directories; an ensemble "
+      "directory ([train] ensemble > 1) runs all its members and writes their mean, standard deviation and "
+      "members.");
     v("experiments", experiments, "Experiments whose test stores are reconstructed.");
     v("regions", regions, "Regions whose test stores are reconstructed (as in [prepare] test_regions).");
     v("years", years, "First and last year.");
@@ -65,14 +68,17 @@ struct ReconstructOutcome {
 std::vector<ReconstructTask> reconstruct_tasks(const ReconstructParams& params,
                                                const std::filesystem::path& models_dir);
 
-// Runs the tasks with index % size == rank.
+// Runs the tasks with index % size == rank. Every input is checked first (artifacts, for an ensemble every
+// member listed in its ensemble.toml, test stores, source files): an Error naming all missing ones, and
+// nothing written.
 std::vector<ReconstructOutcome> reconstruct(const ReconstructParams& params, const PrepareParams& prepare,
                                             const DataParams& data, const std::filesystem::path& models_dir,
                                             bool force, int rank, int size, const Context& ctx,
                                             const Provenance& provenance);
 
-// Identity of an artifact (model.toml and weights) and of a sample store (its provenance and size), cheap to
-// compute: what decides whether a cache is up to date.
+// Identity of an artifact (model.toml and weights; for an ensemble ensemble.toml and every member's identity)
+// and of a sample store (its provenance and size), cheap to compute: what decides whether a cache is up to
+// date.
 std::string artifact_fingerprint(const std::filesystem::path& artifact_dir);
 std::string store_identity(const std::filesystem::path& store);
 

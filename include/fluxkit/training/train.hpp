@@ -47,7 +47,8 @@ struct TrainParams {
       "stores that differ only in their model seed (member k, k = 0 .. N-1, uses `seed` + k; member 0 is the "
       "model N = 1 would train), into <output_dir>/<model>/member_<k>/ with the manifest "
       "<output_dir>/<model>/ensemble.toml (checkpoints in <output_dir>/<model>.work/member_<k>/). Members "
-      "train concurrently, [run] threads split evenly between them, and round-robin over the MPI ranks of "
+      "train concurrently, up to [run] threads at a time with the threads split between them, and "
+      "round-robin over the MPI ranks of "
       "`fluxkit --mpi train`; a member whose artifact is up to date (same seed, stores and "
       "hyper-parameters) is skipped, so a rerun finishes an interrupted ensemble. 1 = one artifact in "
       "<output_dir>/<model>/, as without ensembles.");
@@ -94,9 +95,9 @@ std::vector<TrainTask> train_tasks(const TrainParams& params, const Context& ctx
 
 // Trains every model of `params` whose task index (train_tasks) % size == rank (MPI ranks; 0 of 1 = all);
 // `hyper_parameters` maps a model type to its [model.<type>] table. The members of an ensemble on this rank
-// train concurrently, min(members, ctx.threads) at a time with ctx.threads / that many threads each; a
-// single model trains alone with ctx.threads. resume: continue interrupted runs from the checkpoints in the
-// tasks' work directories. Results in task order (this rank's tasks only).
+// train concurrently in waves of up to ctx.threads members with ctx.threads / (members in the wave) threads
+// each; a single model trains alone with ctx.threads. resume: continue interrupted runs from the checkpoints
+// in the tasks' work directories. Results in task order (this rank's tasks only).
 std::vector<TrainedModel> train_models(const TrainParams& params, const SampleStore& train,
                                        const SampleStore& validation,
                                        const std::map<std::string, toml::table>& hyper_parameters,
