@@ -14,6 +14,7 @@ Families (one module each; `[figures] families` or --families selects some):
 | scatter | scatter.py | experiment, region | every cache of the years; scatter_fit.csv, metrics.csv |
 | losses | losses.py | run | <artifact>/losses.csv, model.toml, validation_mse.csv |
 | explore | explore.py | run (climatology), experiment (distributions, correlations) | `fluxkit explore` tables |
+| signature | signature.py | run | `fluxkit transport ocean-signature` tables |
 
 Figures go to `[figures] output_dir` as `<name>.<format>` (PNG at `[figures] dpi`, PDF/SVG on request), with
 `figures.json`: every figure (name, family, title, caption, region, experiment, models, files, seconds) and every
@@ -33,13 +34,13 @@ from pathlib import Path
 from ..runconfig import ConfigError, RunConfig, RunFiles, load
 from .common import Figure, Missing, Outcome, Run, Skipped, save
 
-FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "explore"]
+FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "explore", "signature"]
 MANIFEST = "figures.json"
 
 
 def tasks(run: Run, families: list[str]):
     """(family, label, callable(skipped) -> Figure | list[Figure]) for everything to draw."""
-    from . import explore, losses, maps, scatter, timeseries
+    from . import explore, losses, maps, scatter, signature, timeseries
 
     out = []
     for exp in run.experiments:
@@ -59,6 +60,8 @@ def tasks(run: Run, families: list[str]):
             out.append(("seasonal", exp, lambda s, e=exp: timeseries.seasonal_cycles(run, e, s)))
     if "losses" in families:
         out.append(("losses", "all models", lambda s: losses.loss_curves(run, s)))
+    if "signature" in families and run.cfg.section("ocean_transport").get("db"):
+        out.append(("signature", "ocean signature", lambda s: signature.signature_by_station(run, s)))
     if "explore" in families:
         for label, fn in explore.exploration_tasks(run):
             out.append(("explore", label, fn))
