@@ -11,8 +11,8 @@
 namespace fluxkit {
 
 const std::vector<std::string>& figure_families() {
-  static const std::vector<std::string> families = {"maps",     "differences", "errors", "annual",
-                                                    "seasonal", "scatter",     "losses", "explore"};
+  static const std::vector<std::string> families = {
+      "maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "explore", "signature"};
   return families;
 }
 

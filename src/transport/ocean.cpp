@@ -335,8 +335,10 @@ OceanSignatureSummary ocean_signature(const OceanTransportParams& params, const 
     if (o == nullptr || o->status != ObsStatus::Computed) continue;
     const double a = o->values[0], b = o->values[1], d = b - a;
     const std::string& site = obs.rows[row][site_col];
-    table += fmt::format("{},{},{},{},{},{}\n", obs.index[row], site, obs.rows[row][time_col],
-                         format_number(a), format_number(b), format_number(d));
+    const auto when = parse_obs_time(obs.rows[row][time_col]);  // ISO in the table, whatever the db's form
+    table += fmt::format("{},{},{},{},{},{}\n", obs.index[row], site,
+                         when ? cftime::format_epoch_seconds(*when) : std::string(), format_number(a),
+                         format_number(b), format_number(d));
     Station& st = stations[site];
     ++st.n;
     st.sim += a, st.rec += b, st.diff += d, st.diff2 += d * d;

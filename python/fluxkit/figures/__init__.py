@@ -129,8 +129,9 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
                 geo._PROJECTED_LAND[("degrees",)] = geo._land_paths_degrees()
 
         # the expensive families first, so the pool ends together
-        order = sorted(range(len(_TASKS)), key=lambda i: ["maps", "differences", "scatter", "errors", "explore",
-                                                           "seasonal", "annual", "losses"].index(_TASKS[i][0]))
+        cost = ["maps", "differences", "scatter", "errors", "explore", "seasonal", "annual", "losses"]
+        order = sorted(range(len(_TASKS)),
+                       key=lambda i: cost.index(_TASKS[i][0]) if _TASKS[i][0] in cost else len(cost))
         with mp.get_context("fork").Pool(jobs) as pool:
             by_index = dict(zip(order, pool.map(_run_task, order, chunksize=1)))
         results = [by_index[i] for i in range(len(_TASKS))]

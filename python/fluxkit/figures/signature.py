@@ -12,7 +12,7 @@ import pandas as pd
 import matplotlib.pyplot as plt
 import matplotlib.dates as mdates
 
-from .common import Figure, Missing, figure_name, model_label
+from .common import Figure, Missing, bottom_legend, figure_name, model_label
 
 COLUMNS = ("site", "time", "simulated_ppm", "reconstructed_ppm", "difference_ppm")
 
@@ -29,8 +29,19 @@ def read_signature(run):
         raise Missing(f"{p} lacks the columns {', '.join(miss)}")
     if df.empty:
         raise Missing(f"{p} has no observation")
-    df["time"] = pd.to_datetime(df["time"].astype(str), format="mixed")
+    df["time"] = pd.to_datetime(df["time"])  # "YYYY-mm-dd HH:MM:SS" (UTC)
     return df.sort_values(["site", "time"])
+
+
+def _gaps_broken(d, hours=6):
+    """The rows with a NaN row inserted where observations are more than `hours` apart (nights), so that lines
+    do not join separate days."""
+    gap = d["time"].diff() > pd.Timedelta(hours=hours)
+    if not gap.any():
+        return d
+    breaks = d.loc[gap, ["time"]].copy()
+    breaks["time"] = breaks["time"] - pd.Timedelta(minutes=1)
+    return pd.concat([d, breaks]).sort_values("time", kind="stable")
 
 
 def signature_by_station(run, skipped):
@@ -45,7 +56,7 @@ def signature_by_station(run, skipped):
     c = run.color(model) if model in run.models else "#0072B2"
     for k, site in enumerate(sites):
         ax = axes.flat[k]
-        d = df[df["site"] == site]
+        d = _gaps_broken(df[df["site"] == site])
         (ls,) = ax.plot(d["time"], d["simulated_ppm"], color="black", lw=1.2, marker="o", ms=2, label="simulated")
         ls.set_gid(f"signature:{site}:simulated")
         (lr,) = ax.plot(d["time"], d["reconstructed_ppm"], color=c, lw=1.2, marker="s", ms=2,
@@ -65,11 +76,11 @@ def signature_by_station(run, skipped):
         ax.tick_params(labelsize=7)
         ax.grid(True, lw=0.3, alpha=0.5)
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+        ax.tick_params(labelbottom=True)  # every panel dated (the last row may be short)
     for k in range(len(sites), nrows * ncols):
         axes.flat[k].set_visible(False)
-    handles = [axes.flat[0].lines[0], axes.flat[0].lines[1]] + [l for l in fig.axes[1].lines[:1]]
-    fig.legend(handles, [h.get_label() for h in handles], loc="outside lower center", ncol=3, fontsize=8,
-               frameon=False)
+    handles = [ls, lr, ld]
+    bottom_legend(fig, handles, ncol=3)
     t0, t1 = df["time"].min(), df["time"].max()
     title = (f"Ocean CO2 at the stations from the simulated and reconstructed ocean flux ({model_label(model)}, "
              f"{exp}), {t0:%Y-%m-%d} to {t1:%Y-%m-%d}")
