@@ -36,7 +36,6 @@ demo: build
 	build/fluxkit reconstruct --config $(DEMO_CONFIG)
 	build/fluxkit evaluate --config $(DEMO_CONFIG)
 	build/fluxkit explore --config $(DEMO_CONFIG)
-	build/fluxkit figures --config $(DEMO_CONFIG)
 	build/fluxkit synth footprints --config $(DEMO_CONFIG)
 	build/fluxkit transport --forward --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
 	  --emis demo/transport/fluxes.nc --checkfile demo/transport/forward.ok
@@ -44,6 +43,8 @@ demo: build
 	  --emis demo/transport/adjoint.nc --checkfile demo/transport/adjoint.ok
 	build/fluxkit transport --adjtest --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
 	  --emis demo/transport/fluxes.nc
+	build/fluxkit transport ocean-fluxes --config $(DEMO_CONFIG)
+	build/fluxkit transport ocean-signature --config $(DEMO_CONFIG)
 	build/fluxkit transport pack --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
 	  --out demo/transport/operator.fkop
 	build/fluxkit transport --adjoint --adjtest --packed demo/transport/operator.fkop --rc demo/transport/transport.rc \
@@ -54,6 +55,7 @@ demo: build
 	  --db demo/transport/observations_lumia.tar.gz --emis demo/transport/fluxes.nc --checkfile demo/transport/lumia_forward.ok
 	FLUXKIT=$(CURDIR)/build/fluxkit /usr/bin/python3 python/lumia/lagrange_mp.py --adjoint --rc demo/transport/transport.rc \
 	  --db demo/transport/observations_lumia.tar.gz --emis demo/transport/adjoint_lumia.nc --checkfile demo/transport/lumia_adjoint.ok
+	build/fluxkit figures --config $(DEMO_CONFIG)
 	build/fluxkit report --config $(DEMO_CONFIG)
 	@echo
 	@echo "Demo experiment: demo/data/synth/ocean/; sample stores: demo/samples/; model artifacts and"
@@ -62,6 +64,7 @@ demo: build
 	@echo "operator.fkop and adjoint_packed.nc from it, the operator cache under run/, the runs through LUMIA's shim"
 	@echo "python/lumia/lagrange_mp.py: observations_lumia.tar.gz, adjoint_lumia.nc): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
+	@echo "The reconstructed ocean flux in the transport: demo/ocean_transport/ (flux files, ocean_signature*.csv)."
 	@echo "Exploration tables: demo/exploration/; figures: demo/figures/."
 	@echo "The MLP is a 3-member seed ensemble (demo/models/mlp/member_*/); its spread and calibration:"
 	@echo "demo/evaluation/ensemble_calibration.csv, ensemble_spread.csv, figures ensemble_*."

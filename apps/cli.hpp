@@ -94,6 +94,7 @@ void add_import_weights_command(CLI::App& app, GlobalOptions& g);
 void add_reconstruct_command(CLI::App& app, GlobalOptions& g);
 void add_evaluate_command(CLI::App& app, GlobalOptions& g);
 void add_explore_command(CLI::App& app, GlobalOptions& g);
+void add_ocean_transport_commands(CLI::App* transport, GlobalOptions& g);
 void add_figures_commands(CLI::App& app, GlobalOptions& g);  // `figures` and `report` (Python layer)
 
 }  // namespace fluxkit::cli

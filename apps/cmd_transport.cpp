@@ -172,8 +172,10 @@ void add_transport_command(CLI::App& app, GlobalOptions& g) {
   pack->add_option("-v,--verbosity", p.verbosity, "Log level (as for transport)");
   pack->callback([&g] { run_pack(p, g); });
 
-  cmd->callback([&g, pack] {
-    if (pack->parsed()) return;
+  add_ocean_transport_commands(cmd, g);
+
+  cmd->callback([&g, cmd] {
+    if (!cmd->get_subcommands().empty()) return;  // pack, ocean-fluxes, ocean-signature
     if (!a.forward && !a.adjoint && !a.adjtest)
       throw CLI::ValidationError("transport",
                                  "nothing to do: give --forward/-f, --adjoint/-a and/or --adjtest");

@@ -44,6 +44,7 @@ SECTION_BUILDERS: list[str] = [
     "fluxkit.report:ensemble_sections",
     "fluxkit.report:model_sections",
     "fluxkit.report:exploration_section",
+    "fluxkit.report:ocean_signature_section",
     "fluxkit.report:configuration_section",
 ]
 
@@ -514,11 +515,34 @@ def exploration_section(ctx: ReportContext) -> Section:
     return s
 
 
+def ocean_signature_section(ctx: ReportContext) -> Section | None:
+    """The ocean flux seen at the stations (`fluxkit transport ocean-signature`), when the run has a transport case."""
+    if not ctx.cfg.section("ocean_transport").get("db"):
+        return None
+    s = Section("ocean-signature", "Ocean flux at the stations")
+    d = RunFiles(ctx.cfg).ocean_transport_dir
+    p = d / "ocean_signature_stations.csv"
+    model = str(ctx.cfg.get("ocean_transport.model"))
+    s.add(f"<p>The simulated and the {esc(model_label(model))} reconstruction of the ocean flux, regridded "
+          "conservatively onto the transport grid and transported forward to every observation (ppm; positive = "
+          "CO2 added to the atmosphere). The difference is the reconstruction error as each station sees it.</p>\n")
+    if p.exists():
+        df = pd.read_csv(p)
+        s.add(df_html(df, floatfmt="{:.3g}"))
+    else:
+        s.missing(f"{p} (run `fluxkit transport ocean-signature --config {ctx.cfg.source}`)")
+    for f in ctx.figures("signature"):
+        s.add(ctx.figure_html(f, s))
+    for k in ctx.skipped("signature"):
+        s.missing(k["reason"])
+    return s
+
+
 def configuration_section(ctx: ReportContext) -> Section:
     s = Section("configuration", "Configuration")
     kind = "the effective configuration (every key, with defaults)" if ctx.cfg.effective else "the file"
     s.add(f"<p>{esc(kind)}: <code>{esc(ctx.cfg.source)}</code></p>\n<pre>{esc(ctx.cfg.text)}</pre>\n")
-    others = [k for k in ctx.skipped() if k.get("family") not in ("losses", "explore")]
+    others = [k for k in ctx.skipped() if k.get("family") not in ("losses", "explore", "signature")]
     if others:
         s.add("<h3>Items <code>fluxkit figures</code> skipped</h3>\n<ul>"
               + "".join(f"<li>[{esc(k['family'])}] {esc(k['what'])}: {esc(k['reason'])}</li>" for k in others)

@@ -60,6 +60,7 @@ DEFAULTS: dict[str, dict] = {
         "scatter_bins": 150,
     },
     "report": {"output_dir": "report", "title": "fluxkit run report"},
+    "ocean_transport": {"output_dir": "ocean_transport", "model": "mlp", "experiment": "experiment_1"},
 }
 
 # Built-in regions: config name -> (directory name in file paths, display name), as the C++ regions.
@@ -258,6 +259,10 @@ class RunFiles:
     @property
     def exploration_dir(self) -> Path:
         return self._p(self.cfg.get("explore.output_dir"))
+
+    @property
+    def ocean_transport_dir(self) -> Path:
+        return self._p(self.cfg.get("ocean_transport.output_dir"))
 
     @property
     def figures_dir(self) -> Path:

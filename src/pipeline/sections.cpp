@@ -18,6 +18,7 @@
 #include "fluxkit/synth/footprints.hpp"
 #include "fluxkit/synth/ocean.hpp"
 #include "fluxkit/training/train.hpp"
+#include "fluxkit/transport/ocean.hpp"
 
 namespace fluxkit::pipeline {
 
@@ -41,6 +42,7 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<ExploreParams>{});
   fn(std::type_identity<FiguresParams>{});
   fn(std::type_identity<ReportParams>{});
+  fn(std::type_identity<transport::OceanTransportParams>{});
 }
 }  // namespace
 

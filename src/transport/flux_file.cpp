@@ -229,6 +229,9 @@ void write_impl(const FluxFile& f, const std::filesystem::path& path, const Prov
       const std::string& g = c.name;
       nc_check(nc_def_grp(nc.id, g.c_str(), &v.grp), file, g, "cannot create the group");
       int dt = -1, dlat = -1, dlon = -1;
+      for (const auto& [name, value] : c.attributes)
+        nc_check(nc_put_att_text(v.grp, NC_GLOBAL, name.c_str(), value.size(), value.data()), file, g,
+                 fmt::format("cannot write attribute {}", name));
       nc_check(nc_def_dim(v.grp, "nt", c.nt, &dt), file, g, "cannot define nt");
       nc_check(nc_def_dim(v.grp, "nlat", c.nlat, &dlat), file, g, "cannot define nlat");
       nc_check(nc_def_dim(v.grp, "nlon", c.nlon, &dlon), file, g, "cannot define nlon");

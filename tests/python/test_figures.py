@@ -458,3 +458,35 @@ def test_annual_means_with_partial_coverage(run_copy):
             line = by_gid(f.fig, f"annual:{model}:{region}:integrated")
             rmse = np.sqrt(np.mean((d["rec_integrated_extrapolated"] - d["sim_integrated_extrapolated"]) ** 2))
             assert f"RMSE {rmse:.2g}" in line.get_label()
+
+
+# ---- ocean signature ---------------------------------------------------------------------------------------------
+
+
+def test_ocean_signature_figure_draws_the_table(tmp_path):
+    """The per-station figure plots the columns of ocean_signature.csv; a missing table is named."""
+    from fluxkit.figures import signature
+
+    (tmp_path / "run.toml").write_text('[ocean_transport]\ndb = "obs.tar.gz"\noutput_dir = "ot"\nmodel = "mlp"\n')
+    run = open_run(tmp_path)
+    with pytest.raises(signature.Missing, match="ocean_signature.csv"):
+        signature.signature_by_station(run, [])
+    (tmp_path / "ot").mkdir()
+    times = pd.date_range("2018-01-01 11:00", periods=6, freq="h").append(
+        pd.date_range("2018-01-02 11:00", periods=6, freq="h"))
+    rows = []
+    for site, scale in (("MHD", 1.0), ("CBW", 0.5)):
+        for k, t in enumerate(times):
+            s = -scale * (0.2 + 0.01 * k)
+            rows.append((len(rows), site, t.strftime("%Y-%m-%d %H:%M:%S"), s, s * 1.1, s * 0.1))
+    df = pd.DataFrame(rows, columns=["row", "site", "time", "simulated_ppm", "reconstructed_ppm", "difference_ppm"])
+    df.to_csv(tmp_path / "ot" / "ocean_signature.csv", index=False)
+    f = signature.signature_by_station(run, [])
+    for site in ("MHD", "CBW"):
+        d = df[df["site"] == site]
+        for col, key in (("simulated_ppm", "simulated"), ("reconstructed_ppm", "reconstructed"),
+                         ("difference_ppm", "difference")):
+            y = np.asarray(by_gid(f.fig, f"signature:{site}:{key}").get_ydata(), dtype=float)
+            np.testing.assert_allclose(y[np.isfinite(y)], d[col].to_numpy(), rtol=1e-12)
+            assert np.isnan(y).sum() == 1  # the night between the two days breaks the line
+    assert "MLP" in f.title and "2018-01-01" in f.title

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fluxkit/core/cftime.hpp"
@@ -27,6 +28,8 @@ struct FluxCategory {
   std::vector<TimeStamp> times_start, times_end;
   std::vector<float> lats, lons;
   std::vector<double> area_m2;  // empty when absent
+  // Text attributes of the group (units, conventions, source), written with the group; not read back.
+  std::vector<std::pair<std::string, std::string>> attributes;
   double& at(std::size_t t, std::size_t i, std::size_t j) { return emis[(t * nlat + i) * nlon + j]; }
   double at(std::size_t t, std::size_t i, std::size_t j) const { return emis[(t * nlat + i) * nlon + j]; }
 };

@@ -16,6 +16,7 @@ Families (one module each; `[figures] families` or --families selects some):
 | ensemble_maps | ensemble.py | experiment, region (ensembles only) | fields/*_errors.nc ensemble_std, ensemble_calibration.csv |
 | ensemble_bands | ensemble.py | experiment (ensembles only) | ensemble_spread.csv |
 | explore | explore.py | run (climatology), experiment (distributions, correlations) | `fluxkit explore` tables |
+| signature | signature.py | run | `fluxkit transport ocean-signature` tables |
 
 Figures go to `[figures] output_dir` as `<name>.<format>` (PNG at `[figures] dpi`, PDF/SVG on request), with
 `figures.json`: every figure (name, family, title, caption, region, experiment, models, files, seconds) and every
@@ -36,13 +37,13 @@ from ..runconfig import ConfigError, RunConfig, RunFiles, load
 from .common import Figure, Missing, Outcome, Run, Skipped, save
 
 FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "ensemble_maps",
-            "ensemble_bands", "explore"]
+            "ensemble_bands", "explore", "signature"]
 MANIFEST = "figures.json"
 
 
 def tasks(run: Run, families: list[str]):
     """(family, label, callable(skipped) -> Figure | list[Figure]) for everything to draw."""
-    from . import ensemble, explore, losses, maps, scatter, timeseries
+    from . import ensemble, explore, losses, maps, scatter, signature, timeseries
 
     out = []
     # the ensemble families only for models evaluated as ensembles (a run without any has nothing to draw)
@@ -68,6 +69,8 @@ def tasks(run: Run, families: list[str]):
             out.append(("ensemble_bands", exp, lambda s, e=exp: ensemble.spread_bands(run, e, s)))
     if "losses" in families:
         out.append(("losses", "all models", lambda s: losses.loss_curves(run, s)))
+    if "signature" in families and run.cfg.section("ocean_transport").get("db"):
+        out.append(("signature", "ocean signature", lambda s: signature.signature_by_station(run, s)))
     if "explore" in families:
         for label, fn in explore.exploration_tasks(run):
             out.append(("explore", label, fn))
@@ -135,9 +138,10 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
                 geo._PROJECTED_LAND[("degrees",)] = geo._land_paths_degrees()
 
         # the expensive families first, so the pool ends together
-        order = sorted(range(len(_TASKS)), key=lambda i: ["maps", "differences", "scatter", "errors",
-                                                           "ensemble_maps", "explore", "seasonal", "annual",
-                                                           "ensemble_bands", "losses"].index(_TASKS[i][0]))
+        cost = ["maps", "differences", "scatter", "errors", "ensemble_maps", "explore", "seasonal", "annual",
+                "ensemble_bands", "losses"]
+        order = sorted(range(len(_TASKS)),
+                       key=lambda i: cost.index(_TASKS[i][0]) if _TASKS[i][0] in cost else len(cost))
         with mp.get_context("fork").Pool(jobs) as pool:
             by_index = dict(zip(order, pool.map(_run_task, order, chunksize=1)))
         results = [by_index[i] for i in range(len(_TASKS))]
