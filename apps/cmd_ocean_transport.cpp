@@ -46,8 +46,7 @@ void add_ocean_transport_commands(CLI::App* transport, GlobalOptions& g) {
   auto* signature = transport->add_subcommand(
       "ocean-signature",
       "The atmospheric signature of the ocean flux: forward transport of the simulated and of the\n"
-      "reconstructed ocean flux (ocean-fluxes, computed first when its files are absent) at every "
-      "observation\n"
+      "reconstructed ocean flux (regridded from the caches as ocean-fluxes does) at every observation\n"
       "of [ocean_transport] db, in ppm. Writes <output_dir>/ocean_signature.csv (per observation) and\n"
       "ocean_signature_stations.csv (per station: means, mean/RMS/max difference reconstructed - "
       "simulated).");
@@ -55,9 +54,8 @@ void add_ocean_transport_commands(CLI::App* transport, GlobalOptions& g) {
   signature_flags.add<transport::OceanTransportParams>(signature);
   signature->callback([&g] {
     const Invocation inv = prepare(g, signature_flags);
-    std::string hash;
-    const auto params = params_of(inv, hash);
-    const auto s = transport::ocean_signature(params, inv.ctx, Provenance::make(hash, inv.command_line));
+    const auto params = inv.doc.get<transport::OceanTransportParams>();
+    const auto s = transport::ocean_signature(params, inv.ctx);
     spdlog::info("ocean-signature: {} of {} observations at {} stations; {} and {}", s.computed,
                  s.observations, s.stations, s.observations_table.string(), s.stations_table.string());
   });

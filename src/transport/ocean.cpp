@@ -295,16 +295,18 @@ OceanFluxesSummary write_ocean_fluxes(const OceanTransportParams& params, const 
   return s;
 }
 
-OceanSignatureSummary ocean_signature(const OceanTransportParams& params, const Context& ctx,
-                                      const Provenance& provenance) {
+OceanSignatureSummary ocean_signature(const OceanTransportParams& params, const Context& ctx) {
   if (params.db.empty()) config::invalid(OceanTransportParams::kSection, "db", "must name the obsdb");
-  const fs::path sim_path = output_path(params, "simulated"), rec_path = output_path(params, "reconstructed");
-  if (!fs::exists(sim_path) || !fs::exists(rec_path)) (void)write_ocean_fluxes(params, provenance);
-  const FluxFile sim = FluxFile::read(sim_path), rec = FluxFile::read(rec_path);
+  // Regridded from the caches every time (a few seconds): flux files left by an earlier ocean-fluxes run with
+  // another configuration can never be picked up.
+  if (params.template_flux.empty())
+    config::invalid(OceanTransportParams::kSection, "template_flux",
+                    "must name the LUMIA flux file to follow");
+  OceanFluxes fluxes = regrid_ocean_fluxes(params, FluxFile::read(params.template_flux));
   FluxFile both;
-  both.categories.push_back(sim.require(params.category, sim_path));
+  both.categories.push_back(std::move(fluxes.simulated));
   both.categories.back().name = "simulated";
-  both.categories.push_back(rec.require(params.category, rec_path));
+  both.categories.push_back(std::move(fluxes.reconstructed));
   both.categories.back().name = "reconstructed";
 
   const ObsDb db = ObsDb::read(params.db);

@@ -47,7 +47,6 @@ struct OceanTransportParams {
   std::string grid_file = "";
   std::string cache_sign = "into_ocean";
   std::string fill_unsampled = "simulated";
-  std::string rc = "";
   std::string db = "";
   std::string output_dir = "ocean_transport";
 
@@ -69,7 +68,6 @@ struct OceanTransportParams {
       "Sign convention of the caches' flux: into_ocean (NEMO's downward flux) or into_atmosphere.");
     v("fill_unsampled", fill_unsampled,
       "Region ocean cells without a reconstruction: simulated (take the simulated flux) or zero.");
-    v("rc", rc, "LUMIA rc file of the transport case (ocean-signature).");
     v("db", db, "LUMIA observation database (tar.gz) of the transport case (ocean-signature; not modified).");
     v("output_dir", output_dir, "Directory of the flux files and the signature tables.");
   }
@@ -103,8 +101,8 @@ struct OceanSignatureSummary {
   std::size_t observations = 0, computed = 0, stations = 0;
 };
 // `fluxkit transport ocean-signature`: the forward transport of the simulated and reconstructed ocean fluxes
-// (the flux files of write_ocean_fluxes, computed again when absent) at every observation of the db.
-OceanSignatureSummary ocean_signature(const OceanTransportParams& params, const Context& ctx,
-                                      const Provenance& provenance);
+// (regridded from the caches as write_ocean_fluxes does; no flux file is read or written) at every
+// observation of the db.
+OceanSignatureSummary ocean_signature(const OceanTransportParams& params, const Context& ctx);
 
 }  // namespace fluxkit::transport
