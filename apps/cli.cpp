@@ -4,13 +4,12 @@
 
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/log.hpp"
+#include "fluxkit/pipeline/stages.hpp"
 
 namespace fluxkit::cli {
 
 std::string config_hash(const toml::table& effective) {
-  std::ostringstream os;
-  os << effective;
-  return "fnv1a64:" + hex64(fnv1a64(os.str()));
+  return pipeline::config_hash(effective);
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
