@@ -13,8 +13,8 @@ The API (docs/python.md):
   transport                 TransportOperator (a scipy LinearOperator)         (fluxkit.transport)
   files as xarray/pandas    open_cache, open_caches, evaluation_tables         (fluxkit.results)
   errors                    Error > FileError, ConfigError, ShapeError (also a ValueError)
-The figures, the report and the pickle converter (fluxkit.figures, fluxkit.report, fluxkit.convert_pickles)
-are pure Python and work without the extension module.
+Explanations (`fluxkit explain`) are not bound yet. The figures, the report and the pickle converter
+(fluxkit.figures, fluxkit.report, fluxkit.convert_pickles) are pure Python and work without the extension module.
 
 The extension module is built by ``make build`` into build/python/fluxkit, next to links to these files: set
 ``PYTHONPATH=<repository>/build/python`` and use Debian's /usr/bin/python3. Importing fluxkit loads only

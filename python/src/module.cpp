@@ -1,6 +1,7 @@
 // fluxkit._core: the C++ library in Python (pybind11). Thin: argument conversion, numpy views of the
 // library's buffers, errors as fluxkit.Error and log lines into Python's logging. The Python package
 // (python/fluxkit) wraps it with docstrings and the xarray/pandas/scipy helpers; see docs/python.md.
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -14,7 +15,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <pybind11/stl/filesystem.h>
-#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/sink.h>
 #include <spdlog/spdlog.h>
 
 #include "common.hpp"
@@ -63,7 +64,7 @@ int python_level(spdlog::level::level_enum l) {
 struct LogQueue {
   std::mutex mutex;
   std::deque<std::pair<int, std::string>> lines;
-  bool active = true;  // false once the interpreter shuts down
+  std::atomic<bool> active{true};  // false once the interpreter shuts down
 };
 LogQueue& log_queue() {
   static auto* q = new LogQueue;  // never destroyed: worker threads may log during shutdown
@@ -78,23 +79,22 @@ void emit(int level, const std::string& text) {
   }
 }
 
-// Lines logged on threads without the GIL are queued and handed to Python by flush_log(); lines logged with
-// the GIL go to Python at once (after the queued ones, to keep the order).
-class PythonSink final : public spdlog::sinks::base_sink<std::mutex> {
- protected:
-  void sink_it_(const spdlog::details::log_msg& msg) override {
-    std::string text(msg.payload.data(), msg.payload.size());
-    const int level = python_level(msg.level);
+// Every line is queued; a thread holding the GIL then hands the queue to Python at once, other threads leave
+// it to flush_log() after the call that released the GIL. Python is never called with a lock held (a handler
+// that releases the GIL cannot deadlock another thread that logs).
+class PythonSink final : public spdlog::sinks::sink {
+ public:
+  void log(const spdlog::details::log_msg& msg) override {
     LogQueue& q = log_queue();
-    if (q.active && Py_IsInitialized() && PyGILState_Check()) {
-      flush_log();
-      emit(level, text);
-      return;
+    {
+      const std::lock_guard lock(q.mutex);
+      q.lines.emplace_back(python_level(msg.level), std::string(msg.payload.data(), msg.payload.size()));
     }
-    const std::lock_guard lock(q.mutex);
-    q.lines.emplace_back(level, std::move(text));
+    if (q.active && Py_IsInitialized() && PyGILState_Check()) flush_log();
   }
-  void flush_() override {}
+  void flush() override {}
+  void set_pattern(const std::string&) override {}
+  void set_formatter(std::unique_ptr<spdlog::formatter>) override {}
 };
 
 // ---- stores
