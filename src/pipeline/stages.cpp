@@ -24,6 +24,15 @@ std::string config_hash(const toml::table& effective) {
   return "fnv1a64:" + hex64(fnv1a64(os.str()));
 }
 
+namespace {
+
+// The OpenMP wait policy (core/context.hpp) is chosen before a stage loads a model.
+void log_openmp_wait_policy(const std::string& policy) {
+  spdlog::debug("OpenMP wait policy: {}", policy.empty() ? "the runtime's default" : policy);
+}
+
+}  // namespace
+
 Context stage_context(const config::Document& doc) {
   register_sections();
   check_all_sections(doc);
@@ -80,6 +89,7 @@ std::vector<TrainedModel> run_train(const config::Document& doc, const Context& 
                             train_path.string(), train.window(), train.header().lead, prep.window, prep.lead,
                             doc.source()));
   if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
+  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads));
   spdlog::info("training windows {} ({} cells), validation windows {} ({} cells)", train.windows(),
                train.cells(), validation.windows(), validation.cells());
   const auto results =
@@ -146,6 +156,7 @@ std::vector<ReconstructOutcome> run_reconstruct(const config::Document& doc, con
   effective.insert("reconstruct", config::to_table(params));
   const auto prov = Provenance::make(config_hash(effective), command_line);
   if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
+  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads));
   auto outcomes = reconstruct(params, doc.get<PrepareParams>(), doc.get<DataParams>(),
                               doc.get<TrainParams>().output_dir, force, mpi.rank(), mpi.size(), ctx, prov);
   long long written = 0, skipped = 0;
