@@ -1,7 +1,7 @@
 # The commands a new user types. Each one first installs whatever Debian packages are missing.
 #   make demo   build, then run the pipeline on the bundled synthetic case
 #   make test   build (release and ASan+UBSan), run every test
-#   make build  build only
+#   make build  build only (also the Python module: PYTHONPATH=build/python, docs/python.md)
 #   make bench  build, run the benchmarks (make bench-prepare: prepare vs the seed's Python; bench-figures,
 #               bench-explore: figures of the demo run, exploration vs the seed's approach)
 SHELL := /bin/bash

@@ -4,13 +4,12 @@
 
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/log.hpp"
+#include "fluxkit/pipeline/stages.hpp"
 
 namespace fluxkit::cli {
 
 std::string config_hash(const toml::table& effective) {
-  std::ostringstream os;
-  os << effective;
-  return "fnv1a64:" + hex64(fnv1a64(os.str()));
+  return pipeline::config_hash(effective);
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
@@ -50,10 +49,6 @@ Invocation prepare(const GlobalOptions& g, const SectionFlags& flags) {
   spdlog::debug("context: {} threads, seed {}, device {}", inv.ctx.threads, inv.ctx.seed,
                 device_name(inv.ctx.device));
   return inv;
-}
-
-void log_openmp_wait_policy(const std::string& policy) {
-  spdlog::debug("OpenMP wait policy: {}", policy.empty() ? "the runtime's default" : policy);
 }
 
 }  // namespace fluxkit::cli

@@ -3,6 +3,7 @@
 
 #include "cli.hpp"
 #include "fluxkit/analysis/evaluate.hpp"
+#include "fluxkit/pipeline/stages.hpp"
 
 namespace fluxkit::cli {
 
@@ -17,13 +18,7 @@ void add_evaluate_command(CLI::App& app, GlobalOptions& g) {
   flags.add<EvaluateParams>(cmd);
   cmd->callback([&g] {
     const Invocation inv = prepare(g, flags);
-    const auto params = inv.doc.get<EvaluateParams>();
-    toml::table effective;
-    effective.insert("evaluate", config::to_table(params));
-    const auto summary =
-        evaluate(params, inv.ctx, Provenance::make(config_hash(effective), inv.command_line));
-    spdlog::info("evaluation of {} caches, tables under {}:\n{}", summary.caches_read, params.output_dir,
-                 format_summary(summary));
+    pipeline::run_evaluate(inv.doc, inv.ctx, inv.command_line);
   });
 }
 

@@ -4,6 +4,7 @@
 #include "cli.hpp"
 #include "fluxkit/core/communicator.hpp"
 #include "fluxkit/core/error.hpp"
+#include "fluxkit/pipeline/stages.hpp"
 #include "fluxkit/reconstruct/reconstruct.hpp"
 #include "fluxkit/training/train.hpp"
 
@@ -25,23 +26,7 @@ void add_reconstruct_command(CLI::App& app, GlobalOptions& g) {
     const Communicator& mpi = *mpi_ptr;
     try {
       const Invocation inv = prepare(g, flags);
-      const auto params = inv.doc.get<ReconstructParams>();
-      toml::table effective;
-      effective.insert("reconstruct", config::to_table(params));
-      const auto prov = Provenance::make(config_hash(effective), inv.command_line);
-      if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
-      log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), inv.ctx.threads, load_average()));
-      const auto outcomes =
-          reconstruct(params, inv.doc.get<PrepareParams>(), inv.doc.get<DataParams>(),
-                      inv.doc.get<TrainParams>().output_dir, force, mpi.rank(), mpi.size(), inv.ctx, prov);
-      long long written = 0, skipped = 0;
-      for (const auto& o : outcomes)
-        (o.skipped ? skipped : written)++;
-      written = mpi.sum(written);
-      skipped = mpi.sum(skipped);
-      mpi.barrier();
-      if (mpi.rank() == 0)
-        spdlog::info("{} caches written, {} up to date, under {}", written, skipped, params.output_dir);
+      pipeline::run_reconstruct(inv.doc, inv.ctx, inv.command_line, force, mpi);
     } catch (const Error& e) {
       spdlog::error("{}", e.what());
       mpi.abort(1);

@@ -409,6 +409,10 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
       a.write("rng", generator.get_state());
       save_archive(a, checkpoint);
     }
+    if (options.on_epoch && !options.on_epoch(result.history.back())) {
+      result.stop_reason = "callback";
+      break;
+    }
     if (no_improve >= fit_.patience) {
       result.stop_reason = "patience";
       break;

@@ -389,6 +389,10 @@ FitResult XGBoostModel::fit(const SampleStore& train, const SampleStore& validat
     else
       spdlog::debug("xgboost: round {}/{}: train MSE {:.6g}, validation MSE {:.6g}", record.epoch, rounds,
                     record.train_loss, record.validation_loss);
+    if (options.on_epoch && !options.on_epoch(record)) {
+      result.stop_reason = "callback";
+      break;
+    }
     if (patience > 0 && since_best >= patience) {
       result.stop_reason = "early stopping";
       break;

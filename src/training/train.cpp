@@ -179,7 +179,7 @@ std::vector<TrainedModel> train_models(const TrainParams& params, const SampleSt
                                        const SampleStore& validation,
                                        const std::map<std::string, toml::table>& hyper_parameters,
                                        bool resume, const Context& ctx, const Provenance& provenance,
-                                       int rank, int size) {
+                                       int rank, int size, const TaskEpochCallback& on_epoch) {
   if (train.header().features != validation.header().features || train.window() != validation.window())
     throw Error(fmt::format("{} and {} hold different features or windows", train.path().string(),
                             validation.path().string()));
@@ -208,6 +208,7 @@ std::vector<TrainedModel> train_models(const TrainParams& params, const SampleSt
     spdlog::info("training {}{}", label == task.type ? "" : label + ": ", model->describe());
     const auto t0 = std::chrono::steady_clock::now();
     TrainOptions options{task.work_dir, resume, task.seed};
+    if (on_epoch) options.on_epoch = [&on_epoch, &task](const EpochRecord& r) { return on_epoch(task, r); };
     const FitResult fit = model->fit(train, validation, options, member_ctx);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

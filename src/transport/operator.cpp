@@ -472,6 +472,19 @@ ForwardResult Operator::forward(const FluxFile& flux, const std::vector<FileTask
   return forward_fields(fields_of(flux), files, with_flux_grid(flux, options), ctx);
 }
 
+ForwardResult Operator::forward(const std::vector<const double*>& fields, const TimeAxis& axis,
+                                GridShape grid, const std::vector<FileTask>& files,
+                                const OperatorOptions& options, const Context& ctx) const {
+  if (fields.empty()) throw Error("transport forward: no flux field");
+  Fields f;
+  f.grid = grid;
+  f.axes.push_back(axis);
+  f.matchers.emplace_back(axis);
+  f.axis_of.assign(fields.size(), 0);
+  f.data = fields;
+  return forward_fields(f, files, options, ctx);
+}
+
 AdjointTestResult Operator::adjoint_test(const TimeAxis& axis, GridShape grid, std::size_t ncategories,
                                          const std::vector<FileTask>& files, const OperatorOptions& options,
                                          const Context& ctx, std::uint64_t seed) const {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <numeric>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -263,6 +264,32 @@ TEST_F(XGBoostModelTest, EarlyStoppingKeepsTheBestRoundAndWritesTheLossTable) {
 
 // With dropout DART rescales earlier trees, so slicing would not give the best round's model: it is restored
 // from a snapshot instead.
+TEST_F(XGBoostModelTest, AnEpochCallbackSeesEveryRoundAndCanStopTraining) {
+  XGBoostParams p = small("gbtree");
+  p.n_estimators = 50;
+  p.early_stopping_rounds = 0;
+  const auto model = make(p);
+  auto o = options("callback");
+  std::vector<EpochRecord> seen;
+  o.on_epoch = [&seen](const EpochRecord& r) {
+    seen.push_back(r);
+    return r.epoch < 4;
+  };
+  const FitResult r = model->fit(*train_, *validation_, o, ctx());
+  EXPECT_EQ(r.stop_reason, "callback");
+  ASSERT_EQ(seen.size(), 4u);
+  ASSERT_EQ(r.history.size(), 4u);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].epoch, int(i) + 1);
+    EXPECT_EQ(seen[i].validation_loss, r.history[i].validation_loss);
+    EXPECT_TRUE(std::isfinite(seen[i].validation_loss));
+  }
+  // An exception thrown by the callback ends fit() with it.
+  auto o2 = options("callback_throws");
+  o2.on_epoch = [](const EpochRecord&) -> bool { throw std::runtime_error("stop here"); };
+  EXPECT_THROW(make(p)->fit(*train_, *validation_, o2, ctx()), std::runtime_error);
+}
+
 TEST_F(XGBoostModelTest, DartWithDropoutKeepsTheBestRoundsModel) {
   XGBoostParams p = small("dart");
   p.rate_drop = 0.3;

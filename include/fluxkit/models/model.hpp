@@ -37,16 +37,22 @@ struct InputShape {
   bool operator==(const InputShape&) const = default;
 };
 
+struct EpochRecord {
+  int epoch = 0;  // 1-based
+  double train_loss = 0, validation_loss = 0, seconds = 0;
+};
+
+// Called after every epoch (boosting round for XGBoost) once its record, checkpoint and losses.csv are
+// written, on the training thread: return false to stop training there (stop reason "callback"; the best
+// weights so far are kept, as with early stopping). An exception it throws ends fit() with that exception.
+using EpochCallback = std::function<bool(const EpochRecord&)>;
+
 // Options of the fit loop shared by every model ([train] section).
 struct TrainOptions {
   std::filesystem::path work_dir;  // checkpoints and the per-epoch CSV go here
   bool resume = false;             // continue from the last checkpoint in work_dir
   std::uint64_t seed = 42;
-};
-
-struct EpochRecord {
-  int epoch = 0;  // 1-based
-  double train_loss = 0, validation_loss = 0, seconds = 0;
+  EpochCallback on_epoch = {};  // empty = none (hyper-parameter tuning uses it to prune and to watch)
 };
 
 struct FitResult {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include "fluxkit/core/context.hpp"
 #include "fluxkit/core/provenance.hpp"
 #include "fluxkit/dataset/sample_store.hpp"
+#include "fluxkit/models/model.hpp"
 
 namespace fluxkit {
 
@@ -97,11 +99,14 @@ std::vector<TrainTask> train_tasks(const TrainParams& params, const Context& ctx
 // `hyper_parameters` maps a model type to its [model.<type>] table. The members of an ensemble on this rank
 // train concurrently in waves of up to ctx.threads members with ctx.threads / (members in the wave) threads
 // each; a single model trains alone with ctx.threads. resume: continue interrupted runs from the checkpoints
-// in the tasks' work directories. Results in task order (this rank's tasks only).
+// in the tasks' work directories. Results in task order (this rank's tasks only). on_epoch, when set, is
+// called after every epoch of every task (TrainOptions::on_epoch; concurrently from the threads of an
+// ensemble's members): false stops that task's training.
+using TaskEpochCallback = std::function<bool(const TrainTask&, const EpochRecord&)>;
 std::vector<TrainedModel> train_models(const TrainParams& params, const SampleStore& train,
                                        const SampleStore& validation,
                                        const std::map<std::string, toml::table>& hyper_parameters,
                                        bool resume, const Context& ctx, const Provenance& provenance,
-                                       int rank = 0, int size = 1);
+                                       int rank = 0, int size = 1, const TaskEpochCallback& on_epoch = {});
 
 }  // namespace fluxkit

@@ -200,6 +200,14 @@ class Operator {
   ForwardResult forward(const FluxFile& flux, const std::vector<FileTask>& files,
                         const OperatorOptions& options, const Context& ctx) const;
 
+  // Forward run on fields in memory, without copying them: fields[c] points at category c's field
+  // [axis.size()][grid.nlat][grid.nlon] (row-major), every category on `axis` and `grid`. options.lats/lons
+  // are the grid's centres when a grid check is asked for. Same results as forward() on a flux file holding
+  // the same fields. Error for an empty list of fields.
+  ForwardResult forward(const std::vector<const double*>& fields, const TimeAxis& axis, GridShape grid,
+                        const std::vector<FileTask>& files, const OperatorOptions& options,
+                        const Context& ctx) const;
+
   // Adjoint run on the given axis and grid (the rc's). Error for a NaN dy of an observation that
   // contributes, indices outside the grid; FileError from the footprints.
   virtual AdjointResult adjoint(const TimeAxis& axis, GridShape grid, const std::vector<FileTask>& files,

@@ -1,0 +1,45 @@
+// The pipeline's stages as library calls on a configuration document: what `fluxkit prepare`, `train`,
+// `reconstruct` and `evaluate` run once their flags are folded into the document, so that the command line
+// and the Python binding produce the same files from the same configuration.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "fluxkit/analysis/evaluate.hpp"
+#include "fluxkit/core/communicator.hpp"
+#include "fluxkit/core/config.hpp"
+#include "fluxkit/core/context.hpp"
+#include "fluxkit/dataset/prepare.hpp"
+#include "fluxkit/reconstruct/reconstruct.hpp"
+#include "fluxkit/training/train.hpp"
+
+namespace fluxkit::pipeline {
+
+// Checks every section of the document (ConfigError naming the key) and returns its run context ([run]).
+Context stage_context(const config::Document& doc);
+
+// `fluxkit prepare`: the sample stores of [prepare] and [data]. Logs the table of stores.
+std::vector<StoreSummary> run_prepare(const config::Document& doc, const Context& ctx,
+                                      const std::string& command_line);
+
+// `fluxkit train`: the models of [train] on its stores (checked against [data] features and [prepare]
+// window/lead), this rank's tasks of `comm`; on rank 0 the table of validation MSEs against the two baselines
+// is logged and written to <output_dir>/validation_mse.csv. on_epoch: see train_models.
+std::vector<TrainedModel> run_train(const config::Document& doc, const Context& ctx,
+                                    const std::string& command_line, bool resume, const Communicator& comm,
+                                    const TaskEpochCallback& on_epoch = {});
+
+// `fluxkit reconstruct`: every (model, experiment, region, year) cache of [reconstruct], this rank's share.
+std::vector<ReconstructOutcome> run_reconstruct(const config::Document& doc, const Context& ctx,
+                                                const std::string& command_line, bool force,
+                                                const Communicator& comm);
+
+// `fluxkit evaluate`: the tables and fields of [evaluate]. Logs the summary.
+EvaluationSummary run_evaluate(const config::Document& doc, const Context& ctx,
+                               const std::string& command_line);
+
+// Hash of a set of effective config tables, for provenance ("fnv1a64:<hex>").
+std::string config_hash(const toml::table& effective);
+
+}  // namespace fluxkit::pipeline
