@@ -324,6 +324,84 @@ class AttentionExplainer final : public Explainer {
   }
 };
 
+class TimeShapExplainer final : public Explainer {
+ public:
+  std::string method() const override { return "timeshap"; }
+  void check_model(const Model& model) const override {
+    if (model.layout() != WindowLayout::Sequence)
+      throw Error(
+          fmt::format("explain: method timeshap needs a recurrent model (lstm, attention_lstm), not a "
+                      "'{}' model",
+                      model.type()));
+  }
+  Explanation explain(const Model& model, std::span<const float> x, std::size_t n, const Background& bg,
+                      const ExplainOptions& options, const Context& ctx) const override {
+    check_model(model);
+    check_width(model, x, n);
+    const InputShape& s = model.input_shape();
+    const std::size_t W = s.window, F = s.features.size(), M = s.flat_width();
+    // The baseline from the background rows as sequences.
+    std::vector<float> bseq(bg.rows * W * F);
+    flat_to_sequence(s, bg.x, bg.rows, bseq);
+    std::vector<float> baseline;
+    if (options.timeshap_baseline == "median_event") {
+      baseline.resize(F);
+      std::vector<float> col(bg.rows * W);
+      for (std::size_t f = 0; f < F; ++f) {
+        for (std::size_t i = 0; i < bg.rows * W; ++i)
+          col[i] = bseq[i * F + f];
+        std::sort(col.begin(), col.end());
+        const std::size_t h = col.size() / 2;
+        baseline[f] = col.size() % 2 ? col[h] : 0.5f * (col[h - 1] + col[h]);
+      }
+    } else if (options.timeshap_baseline == "mean_sequence") {
+      baseline.assign(W * F, 0.0f);
+      for (std::size_t j = 0; j < bg.rows; ++j)
+        for (std::size_t c = 0; c < W * F; ++c)
+          baseline[c] += static_cast<float>(bg.weight[j] * bseq[j * W * F + c]);
+    } else {
+      throw Error(fmt::format("explain: unknown TimeSHAP baseline '{}' (median_event or mean_sequence)",
+                              options.timeshap_baseline));
+    }
+    Explanation e;
+    e.samples = n;
+    for (const auto& f : s.features)
+      e.player_names.push_back(f);
+    e.player_names.push_back("pruned events");
+    for (std::size_t w = 0; w < W; ++w)
+      e.player_names.push_back(fmt::format("event t-{}", W - 1 - w));
+    e.player_names.push_back("pruned events (event level)");
+    e.players = e.player_names.size();
+    e.phi.assign(n * e.players, 0.0);
+    e.base.assign(n, 0.0);
+    e.fx.assign(n, 0.0);
+    e.cell.assign(n * W * F, 0.0);
+    e.kept.assign(n, 0);
+    const BatchFunction seq_f = [&model, ctx](std::span<const float> xs, std::size_t rows,
+                                              std::span<float> y) { model.predict(xs, rows, y, ctx); };
+    std::vector<float> seq(W * F);
+    for (std::size_t i = 0; i < n; ++i) {
+      flat_to_sequence(s, x.subspan(i * M, M), 1, seq);
+      TimeShapOptions o;
+      o.tolerance = options.timeshap_tolerance;
+      o.kernel = options.kernel;
+      o.kernel.groups.clear();
+      o.kernel.seed = random_bits(options.kernel.seed, 22, i);
+      const TimeShapResult r = timeshap(seq_f, seq, baseline, W, F, o);
+      double* phi = e.phi.data() + i * e.players;
+      std::copy(r.feature.begin(), r.feature.end(), phi);
+      phi[F] = r.feature_pruned;
+      std::copy(r.event.begin(), r.event.end(), phi + F + 1);
+      phi[F + 1 + W] = r.event_pruned;
+      std::copy(r.cell.begin(), r.cell.end(), e.cell.begin() + static_cast<std::ptrdiff_t>(i * W * F));
+      e.base[i] = r.base;
+      e.fx[i] = r.fx;
+      e.kept[i] = static_cast<std::int32_t>(r.kept);
+    }
+    return e;
+  }
+};
+
 std::mutex registry_mutex;
 std::map<std::string, ExplainerInfo, std::less<>>& registry() {
   static std::map<std::string, ExplainerInfo, std::less<>> r = [] {
@@ -337,6 +415,8 @@ std::map<std::string, ExplainerInfo, std::less<>>& registry() {
         [] { return std::make_unique<TreeShapExplainer>(); });
     add("tree_shap_interventional", "exact interventional TreeSHAP against a background (gbtree, DART)",
         [] { return std::make_unique<InterventionalTreeShapExplainer>(); });
+    add("timeshap", "TimeSHAP event, feature and cell level with temporal pruning (LSTM, attention-LSTM)",
+        [] { return std::make_unique<TimeShapExplainer>(); });
     add("attention", "attention weights alpha x beta of the attention-LSTM",
         [] { return std::make_unique<AttentionExplainer>(); });
     return m;

@@ -51,6 +51,9 @@ void ExplainParams::validate() const {
   if (chunk < 1) config::invalid(kSection, "chunk", "must be >= 1");
   if (bootstrap < 0) config::invalid(kSection, "bootstrap", "must be >= 0");
   if (!(confidence > 0 && confidence < 1)) config::invalid(kSection, "confidence", "must be in (0, 1)");
+  if (timeshap_baseline != "median_event" && timeshap_baseline != "mean_sequence")
+    config::invalid(kSection, "timeshap_baseline",
+                    fmt::format("expected median_event or mean_sequence, got '{}'", timeshap_baseline));
   for (const auto& m : methods) {
     const auto p = m.find(':');
     if (p == std::string::npos || p == 0 || p + 1 == m.size())
@@ -80,7 +83,8 @@ std::string file_bytes(const fs::path& p) {
 
 std::vector<std::string> default_methods(const std::string& type) {
   if (type == "xgboost") return {"tree_shap_interventional", "tree_shap"};
-  if (type == "attention_lstm") return {"attention", "kernel_shap"};
+  if (type == "attention_lstm") return {"attention", "timeshap", "kernel_shap"};
+  if (type == "lstm") return {"timeshap", "kernel_shap"};
   return {"kernel_shap"};
 }
 
@@ -127,14 +131,30 @@ std::vector<explain::ColumnMeaning> attention_meanings(const InputShape& s) {
   return out;
 }
 
+// TimeSHAP's players: the features (over the kept events), the pruned events of the feature level, the
+// events (lags), the pruned events of the event level.
+std::vector<explain::ColumnMeaning> timeshap_meanings(const InputShape& s) {
+  std::vector<explain::ColumnMeaning> out;
+  for (const auto& f : s.features)
+    out.push_back({f, -2});
+  out.push_back({"pruned events", -2});
+  for (std::size_t w = 0; w < s.window; ++w)
+    out.push_back({"event", static_cast<int>(s.window - 1 - w)});
+  out.push_back({"pruned events (event level)", -2});
+  return out;
+}
+
 struct Chunk {
   std::vector<double> phi, base, fx;
   std::vector<float> alpha, beta;
+  std::vector<double> cell;
+  std::vector<std::int32_t> kept;
 };
 
 std::string chunk_bytes(const std::string& key, const Chunk& c) {
-  std::string out = fmt::format("fluxkit-explain-chunk {} {} {} {} {} {}\n", key, c.phi.size(), c.base.size(),
-                                c.fx.size(), c.alpha.size(), c.beta.size());
+  std::string out =
+      fmt::format("fluxkit-explain-chunk {} {} {} {} {} {} {} {}\n", key, c.phi.size(), c.base.size(),
+                  c.fx.size(), c.alpha.size(), c.beta.size(), c.cell.size(), c.kept.size());
   auto put = [&](const auto& v) {
     out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
   };
@@ -143,6 +163,8 @@ std::string chunk_bytes(const std::string& key, const Chunk& c) {
   put(c.fx);
   put(c.alpha);
   put(c.beta);
+  put(c.cell);
+  put(c.kept);
   return out;
 }
 
@@ -153,10 +175,11 @@ bool read_chunk(const fs::path& p, const std::string& key, Chunk& c) {
   if (nl == std::string::npos) return false;
   std::istringstream head(bytes.substr(0, nl));
   std::string magic, k;
-  std::size_t n[5];
-  head >> magic >> k >> n[0] >> n[1] >> n[2] >> n[3] >> n[4];
+  std::size_t n[7];
+  head >> magic >> k >> n[0] >> n[1] >> n[2] >> n[3] >> n[4] >> n[5] >> n[6];
   if (!head || magic != "fluxkit-explain-chunk" || k != key) return false;
-  const std::size_t size = nl + 1 + (n[0] + n[1] + n[2]) * sizeof(double) + (n[3] + n[4]) * sizeof(float);
+  const std::size_t size = nl + 1 + (n[0] + n[1] + n[2] + n[5]) * sizeof(double) +
+                           (n[3] + n[4]) * sizeof(float) + n[6] * sizeof(std::int32_t);
   if (bytes.size() != size) return false;
   const char* at = bytes.data() + nl + 1;
   auto get = [&](auto& v, std::size_t count) {
@@ -169,6 +192,8 @@ bool read_chunk(const fs::path& p, const std::string& key, Chunk& c) {
   get(c.fx, n[2]);
   get(c.alpha, n[3]);
   get(c.beta, n[4]);
+  get(c.cell, n[5]);
+  get(c.kept, n[6]);
   return true;
 }
 
@@ -365,7 +390,10 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
       explain::ExplainOptions options;
       options.kernel.nsamples = static_cast<std::size_t>(params.kernel_nsamples);
       options.kernel.seed = random_bits(ctx.seed, 41, 0);
+      options.timeshap_tolerance = params.timeshap_tolerance;
+      options.timeshap_baseline = params.timeshap_baseline;
       Players players = method == "attention"     ? Players{{}, attention_meanings(shape)}
+                        : method == "timeshap"    ? Players{{}, timeshap_meanings(shape)}
                         : method == "kernel_shap" ? kernel_players(shape, params.kernel_players)
                                                   : Players{{}, explain::flat_column_meanings(shape)};
       if (method == "kernel_shap") options.kernel.groups = players.groups;
@@ -378,10 +406,12 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           const fs::path file =
               out_dir / e.name /
               fmt::format("{}_{}_{}_{}_{:02d}.nc", method, params.experiment, region, params.year, m);
-          const std::string key = hex64(fnv1a64(fmt::format(
-              "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", e.fingerprint, method, store.path().string(),
-              fmt::join(ids, ","), params.background, params.background_size, params.background_kmeans,
-              params.kernel_nsamples, params.kernel_players, ctx.seed, n, P)));
+          const std::string key =
+              hex64(fnv1a64(fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", e.fingerprint, method,
+                                        store.path().string(), fmt::join(ids, ","), params.background,
+                                        params.background_size, params.background_kmeans,
+                                        params.kernel_nsamples, params.kernel_players, ctx.seed, n, P) +
+                            fmt::format("|{}|{}", params.timeshap_tolerance, params.timeshap_baseline)));
           Result res{e.name, method, region, static_cast<int>(m), n, P, {}, players.meaning};
           // A finished file of the same key is reused.
           if (fs::exists(file)) {
@@ -419,6 +449,8 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
               c.fx = ex.fx;
               c.alpha = ex.alpha;
               c.beta = ex.beta;
+              c.cell = ex.cell;
+              c.kept = ex.kept;
               fs::create_directories(partial);
               write_text_atomic(cp, chunk_bytes(key, c));
               summary.samples_computed += c1 - c0;
@@ -429,6 +461,8 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
             all.fx.insert(all.fx.end(), c.fx.begin(), c.fx.end());
             all.alpha.insert(all.alpha.end(), c.alpha.begin(), c.alpha.end());
             all.beta.insert(all.beta.end(), c.beta.begin(), c.beta.end());
+            all.cell.insert(all.cell.end(), c.cell.begin(), c.cell.end());
+            all.kept.insert(all.kept.end(), c.kept.begin(), c.kept.end());
           }
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           if (computed > 0)
@@ -468,6 +502,15 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.put_att("player_lag", "long_name", "lag of the player in months (-1 static, -2 all lags)");
           w.add_var("player_driver", NC_INT, {"player"});
           w.put_att("player_driver", "long_name", "index of the player's driver in the attribute `drivers`");
+          if (method == "timeshap") {
+            w.add_dim("step", W);
+            w.add_dim("feature", F);
+            w.add_var("cell_phi", NC_DOUBLE, {"sample", "step", "feature"});
+            w.put_att("cell_phi", "long_name",
+                      "TimeSHAP cell-level phi (0 for pruned steps), step 0 = t-W+1");
+            w.add_var("kept_events", NC_INT, {"sample"});
+            w.put_att("kept_events", "long_name", "most recent events not pruned (W = nothing pruned)");
+          }
           if (method == "attention") {
             w.add_dim("step", W);
             w.add_dim("feature", F);
@@ -525,6 +568,10 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.write("window", win);
           w.write("player_lag", lag);
           w.write("player_driver", driver);
+          if (method == "timeshap") {
+            w.write("cell_phi", all.cell);
+            w.write("kept_events", all.kept);
+          }
           if (method == "attention") {
             w.write("alpha", all.alpha);
             w.write("beta", all.beta);

@@ -375,9 +375,73 @@ TEST_P(XGBoostTrees, BothTreeShapsEqualBruteForceAndTheModel) {
 
 INSTANTIATE_TEST_SUITE_P(Boosters, XGBoostTrees, ::testing::Values("gbtree", "dart"));
 
+// ---- TimeSHAP ---------------------------------------------------------------------------------------------
+
+// f on sequences x[n, 4, 3]: depends on the last two steps, and on step 0 with weight `old`.
+BatchFunction recent_only(double old) {
+  return [old](std::span<const float> x, std::size_t n, std::span<float> y) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const float* s = x.data() + i * 12;
+      y[i] = static_cast<float>(2 * s[9] + s[10] * s[11] + 0.5 * s[6] * s[9] - s[7] + old * s[0]);
+    }
+  };
+}
+
+TEST(TimeShap, PruningToleranceZeroMeansZeroNotOff) {
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1.5f, -2, 0.5f};
+  const std::vector<float> baseline = {0.1f, 0.2f, -0.3f};
+  TimeShapOptions o;
+  o.tolerance = 0;
+  // Steps 0 and 1 do not matter: pruned even with tolerance 0, the two recent events kept.
+  TimeShapResult r = timeshap(recent_only(0), x, baseline, 4, 3, o);
+  EXPECT_EQ(r.kept, 2u);
+  EXPECT_EQ(r.event[0], 0.0);
+  EXPECT_EQ(r.event[1], 0.0);
+  EXPECT_NEAR(r.event_pruned, 0.0, 1e-6);
+  // A tiny dependence on step 0 is not exactly 0: nothing pruned at tolerance 0, pruned at 0.01.
+  r = timeshap(recent_only(1e-3), x, baseline, 4, 3, o);
+  EXPECT_EQ(r.kept, 4u);
+  o.tolerance = 0.01;
+  r = timeshap(recent_only(1e-3), x, baseline, 4, 3, o);
+  EXPECT_EQ(r.kept, 2u);
+  EXPECT_NEAR(r.pruning_phi, 1e-3 * (x[0] - baseline[0]), 1e-5);
+  // Negative: off.
+  o.tolerance = -1;
+  r = timeshap(recent_only(0), x, baseline, 4, 3, o);
+  EXPECT_EQ(r.kept, 4u);
+}
+
+TEST(TimeShap, EveryLevelIsEfficientAndExact) {
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9, 1.5f, -2, 0.5f};
+  const std::vector<float> baseline = {0.1f, 0.2f, -0.3f};
+  TimeShapOptions o;
+  o.tolerance = 0.0;
+  const auto f = recent_only(0.2);
+  const TimeShapResult r = timeshap(f, x, baseline, 4, 3, o);
+  const double total = r.fx - r.base;
+  EXPECT_NEAR(sum(r.event) + r.event_pruned, total, 1e-5);
+  EXPECT_NEAR(sum(r.feature) + r.feature_pruned, total, 1e-5);
+  EXPECT_NEAR(sum(r.cell) + r.cell_pruned, total, 1e-5);
+  // Event level against the exact Shapley values of the event game (4 players, every coalition).
+  const BatchFunction events = [&](std::span<const float> z, std::size_t n, std::span<float> y) {
+    std::vector<float> seq(n * 12);
+    for (std::size_t i = 0; i < n; ++i)
+      for (std::size_t w = 0; w < 4; ++w)
+        for (std::size_t c = 0; c < 3; ++c)
+          seq[i * 12 + w * 3 + c] = z[i * 4 + w] > 0.5f ? x[w * 3 + c] : baseline[c];
+    f(seq, n, y);
+  };
+  const Attribution e =
+      exact_shapley(events, std::vector<float>(4, 1.0f), uniform_background({0, 0, 0, 0}, 4));
+  for (std::size_t w = 0; w < 4; ++w)
+    EXPECT_NEAR(r.event[w], e.phi[w], 1e-5) << w;
+  // Step 2 and step 3 matter most; step 1 not at all.
+  EXPECT_NEAR(r.event[1], 0.0, 1e-6);
+}
+
 TEST(Explainers, RegistryAndUnsupportedModels) {
   const auto names = registered_explainers();
-  for (const auto* m : {"attention", "kernel_shap", "tree_shap", "tree_shap_interventional"})
+  for (const auto* m : {"attention", "kernel_shap", "timeshap", "tree_shap", "tree_shap_interventional"})
     EXPECT_NE(std::find(names.begin(), names.end(), m), names.end()) << m;
   try {
     (void)make_explainer("timeshap_typo");
@@ -397,6 +461,12 @@ TEST(Explainers, RegistryAndUnsupportedModels) {
     EXPECT_NE(std::string(e.what()).find("xgboost"), std::string::npos) << e.what();
   }
   EXPECT_NO_THROW(make_explainer("tree_shap")->check_model(*model));
+  try {
+    make_explainer("timeshap")->check_model(*model);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("needs a recurrent model"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -119,11 +119,38 @@ TreeEnsemble parse_xgboost_json(std::string_view json);
 Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
                                      const Background& background);
 
+// ---- TimeSHAP ---------------------------------------------------------------------------------------------
+
+// TimeSHAP of a sequence model at x[W, F] (step 0 the oldest) against a baseline event or sequence: an absent
+// player's cells take the baseline's values. Steps 0..W-1 are the "events".
+struct TimeShapOptions {
+  // Temporal-coalition pruning: the smallest k (1 <= k < W) such that the older events 0..W-k-1, as one
+  // player against the k most recent as the other, have |phi| <= tolerance are pruned (one player "pruned
+  // events" in every level); 0 prunes only an exact zero; negative = no pruning.
+  double tolerance = 0.025;
+  KernelShapOptions kernel;  // nsamples and seed of the three KernelSHAP runs (groups are set here)
+};
+struct TimeShapResult {
+  std::size_t kept = 0;         // most recent events explained individually (W when nothing is pruned)
+  double pruning_phi = 0;       // phi of the pruned older events in the pruning game (0 when none pruned)
+  std::vector<double> event;    // [W]: phi per kept event, 0 for pruned steps
+  std::vector<double> feature;  // [F]: phi per feature over the kept events
+  std::vector<double> cell;     // [W * F]: phi per kept cell, 0 for pruned steps
+  double event_pruned = 0, feature_pruned = 0, cell_pruned = 0;  // the pruned events' player in each level
+  double base = 0, fx = 0;                                       // f(baseline sequence), f(x)
+};
+// seq_f evaluates sequences y[n] = f(x[n, W, F]); baseline is [F] (an event, repeated at every step) or
+// [W * F] (a sequence).
+TimeShapResult timeshap(const BatchFunction& seq_f, std::span<const float> x, std::span<const float> baseline,
+                        std::size_t window, std::size_t features, const TimeShapOptions& options);
+
 // ---- the explainer interface and registry
 // ------------------------------------------------------------------
 
 struct ExplainOptions {
   KernelShapOptions kernel;
+  double timeshap_tolerance = 0.025;
+  std::string timeshap_baseline = "median_event";  // or "mean_sequence"; from the background rows
   bool interactions = false;  // tree_shap: also the interaction values (not saved by `fluxkit explain`)
 };
 
@@ -134,6 +161,9 @@ struct Explanation {
   std::vector<std::string> player_names;
   std::vector<double> phi, base, fx;
   std::vector<float> alpha, beta;  // attention only
+  // timeshap only: cell-level phi[n, W, F] and the number of kept (unpruned) events per sample.
+  std::vector<double> cell;
+  std::vector<std::int32_t> kept;
 };
 
 class Explainer {

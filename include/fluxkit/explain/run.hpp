@@ -51,6 +51,8 @@ struct ExplainParams {
   std::int64_t background_kmeans = 0;
   std::int64_t kernel_nsamples = 0;
   std::string kernel_players = "columns";
+  double timeshap_tolerance = 0.025;
+  std::string timeshap_baseline = "median_event";
   std::int64_t chunk = 16;
   std::int64_t bootstrap = 1000;
   double confidence = 0.95;
@@ -63,8 +65,11 @@ struct ExplainParams {
       "explained through its first member).");
     v("methods", methods,
       "`model:method` pairs (e.g. `xgboost:tree_shap`); methods: kernel_shap, tree_shap, "
-      "tree_shap_interventional, attention. Empty = per model type: kernel_shap for mlp and lstm, attention "
-      "and kernel_shap for attention_lstm, tree_shap_interventional and tree_shap for xgboost.");
+      "tree_shap_interventional, timeshap, attention. Empty = per model type: kernel_shap for mlp; timeshap "
+      "and "
+      "kernel_shap for lstm; attention, timeshap and kernel_shap for attention_lstm; "
+      "tree_shap_interventional "
+      "and tree_shap for xgboost.");
     v("experiment", experiment, "Experiment of the test stores.");
     v("regions", regions, "Regions of the test stores (as in [prepare] test_regions).");
     v("year", year, "Year of the test store.");
@@ -84,6 +89,12 @@ struct ExplainParams {
     v("kernel_players", kernel_players,
       "KernelSHAP players: `columns` (one per flat input column), `drivers` (one per feature, all its lags "
       "together) or `lags` (one per lag, all dynamic features together; static features one each).");
+    v("timeshap_tolerance", timeshap_tolerance,
+      "TimeSHAP pruning: older events whose joint contribution is at most this (in normalised target units) "
+      "become one player; 0 prunes only an exact 0; negative = no pruning.");
+    v("timeshap_baseline", timeshap_baseline,
+      "TimeSHAP's absent values: `median_event` (the median of each feature over the background's events, "
+      "at every step) or `mean_sequence` (the background's mean sequence).");
     v("chunk", chunk, "Samples computed between two saved checkpoints (resume granularity).");
     v("bootstrap", bootstrap, "Bootstrap resamples for the confidence intervals of importance.csv.");
     v("confidence", confidence, "Level of the bootstrap confidence intervals, in (0, 1).");
