@@ -56,7 +56,8 @@ def importance_bars(run, model: str, method: str, skipped):
     y = np.arange(len(drivers))
     err = np.vstack([drivers["mean_abs_phi"] - drivers["ci_low"], drivers["ci_high"] - drivers["mean_abs_phi"]])
     bars = ax.barh(y, drivers["mean_abs_phi"], xerr=np.nan_to_num(err), color="#0072B2", capsize=2)
-    bars.set_gid(f"importance:{model}:{method}")
+    for patch, driver in zip(bars.patches, drivers["driver"]):
+        patch.set_gid(f"importance:{model}:{method}:{driver}")
     ax.set_yticks(y, drivers["driver"], fontsize=8)
     ax.set_xlabel("mean |phi| (normalised target)", fontsize=8)
     ax.set_title("per driver (lags summed per sample)", fontsize=9)
@@ -145,7 +146,8 @@ def attention_maps(run, model: str, skipped):
     axes[0].set_title("mean alpha x beta", fontsize=9)
     fig.colorbar(im, ax=axes[0])
     bars = axes[1].bar(range(steps), beta, color="#009E73")
-    bars.set_gid(f"attention:{model}:beta")
+    for k, patch in enumerate(bars.patches):
+        patch.set_gid(f"attention:{model}:beta:{k}")
     axes[1].set_xticks(range(steps), labels, fontsize=8)
     axes[1].set_title("mean beta (temporal attention)", fontsize=9)
     title = f"{model_label(model)}: attention weights"
