@@ -10,9 +10,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numeric>
 #include <string>
 #include <unordered_map>
-#include <numeric>
 #include <vector>
 
 #include <fmt/format.h>
@@ -215,9 +215,9 @@ Attribution kernel_shap(const BatchFunction& f, std::span<const float> x, const 
     if (left * remaining[s - 1] / count < 1 - 1e-8) break;
     ++full;
     left -= count;
-    if (remaining[s - 1] < 1)
+    if (const double share = remaining[s - 1]; share < 1)
       for (auto& r : remaining)
-        r /= 1 - remaining[s - 1];
+        r /= 1 - share;
     double w = weight[s - 1] / binomial(m, s);
     if (s <= paired) w /= 2;
     // All combinations of size s (lexicographic), and their complements.
