@@ -13,7 +13,8 @@ void add_explain_command(CLI::App& app, GlobalOptions& g) {
       "explain",
       "Explain model predictions on test stores: KernelSHAP (any model), TreeSHAP path-dependent and "
       "interventional (XGBoost,\n"
-      "gbtree and DART), attention weights (attention-LSTM). Per-sample netCDF files and importance.csv "
+      "gbtree and DART), TimeSHAP (LSTM, attention-LSTM), attention weights (attention-LSTM). Per-sample "
+      "netCDF files and importance.csv "
       "(mean |phi| per driver\n"
       "and lag, per region and month, bootstrap intervals) under [explain] output_dir; an interrupted run "
       "resumes (docs/explain.md).");
