@@ -490,6 +490,13 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.put_att("prediction", "long_name", "model prediction f(x) (normalised)");
           w.add_var("inputs", NC_FLOAT, {"sample", "column"});
           w.put_att("inputs", "long_name", "normalised model inputs, flat window layout");
+          const bool uses_background = explainer->needs_background() || method == "timeshap";
+          if (uses_background) {
+            w.add_dim("background_row", bg.rows);
+            w.add_var("background", NC_FLOAT, {"background_row", "column"});
+            w.put_att("background", "long_name", "background rows (normalised flat inputs)");
+            w.add_var("background_weight", NC_DOUBLE, {"background_row"});
+          }
           w.add_var("lat", NC_DOUBLE, {"sample"});
           w.put_att("lat", "units", "degrees_north");
           w.put_att("lat", "standard_name", "latitude");
@@ -563,6 +570,10 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.write("base_value", all.base);
           w.write("prediction", all.fx);
           w.write("inputs", xs);
+          if (uses_background) {
+            w.write("background", bg.x);
+            w.write("background_weight", bg.weight);
+          }
           w.write("lat", lat);
           w.write("lon", lon);
           w.write("window", win);
