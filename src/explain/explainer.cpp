@@ -269,7 +269,15 @@ class InterventionalTreeShapExplainer final : public Explainer {
     check_model(model);
     check_width(model, x, n);
     Explanation e = empty_explanation(model, n);
-    const TreeEnsemble trees = parse_xgboost_json(model.trees_json());
+    // The trees are read once per model (an explainer explains one model many times, chunk by chunk).
+    {
+      std::lock_guard lock(mutex_);
+      if (cached_for_ != &model) {
+        cached_ = parse_xgboost_json(model.trees_json());
+        cached_for_ = &model;
+      }
+    }
+    const TreeEnsemble& trees = cached_;
     const std::size_t M = e.players;
     parallel_for(ctx, n, [&](std::size_t b, std::size_t end) {
       for (std::size_t i = b; i < end; ++i) {
@@ -281,6 +289,11 @@ class InterventionalTreeShapExplainer final : public Explainer {
     });
     return e;
   }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable const Model* cached_for_ = nullptr;
+  mutable TreeEnsemble cached_;
 };
 
 class AttentionExplainer final : public Explainer {
