@@ -7,7 +7,6 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 DEMO_CONFIG ?= configs/demo.toml
-export OMP_WAIT_POLICY ?= PASSIVE
 export CCACHE_DIR ?= $(HOME)/.cache/ccache
 
 .PHONY: all deps build build-asan test demo bench bench-prepare bench-training bench-figures bench-explore docs format clean
@@ -78,11 +77,11 @@ bench: build
 	build/bench/bench_transport
 	bench/startup.sh build/fluxkit
 
-# Training throughput against the same models in Debian's python3-torch.
+# fluxkit train against the thesis code's own training (one epoch; needs SEED_DIR=<checkout of the thesis code>).
 bench-training: build
 	bench/compare_training.sh
 
-# fluxkit prepare against the seed's Python approach on a 1-degree experiment (minutes; see the script).
+# fluxkit prepare against the thesis code's own test-set preparation (needs SEED_DIR=<checkout>; minutes).
 bench-prepare: build
 	bench/compare_prepare.sh
 

@@ -52,4 +52,8 @@ Invocation prepare(const GlobalOptions& g, const SectionFlags& flags) {
   return inv;
 }
 
+void log_openmp_wait_policy(const std::string& policy) {
+  spdlog::debug("OpenMP wait policy: {}", policy.empty() ? "the runtime's default" : policy);
+}
+
 }  // namespace fluxkit::cli

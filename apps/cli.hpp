@@ -83,6 +83,9 @@ struct Invocation {
 // logging. (The torch plugin applies the context's threads to libtorch when a model runs.)
 Invocation prepare(const GlobalOptions& g, const SectionFlags& flags);
 
+// Logs (at debug level) what choose_openmp_wait_policy() decided.
+void log_openmp_wait_policy(const std::string& policy);
+
 // Hash of a set of effective config tables, for provenance ("fnv1a64:<hex>").
 std::string config_hash(const toml::table& effective);
 

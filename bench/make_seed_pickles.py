@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """Turn a synthetic fluxkit experiment into the yearly DataFrame pickles the Python seed pipeline read.
 
-The seed (shared/specs/reconstruction.md §2.1) read one pandas pickle per model year,
+The thesis code reads one pandas pickle per model year,
 `{experiment}/ORCA025.L46.LIM2vp.CFCSF6.MOPS.JRA.LP04-KLP002.{tag}_{year}_df.pkl`, in long format (one row per
 cell and month), made with `xarray.Dataset.to_dataframe()`. This script makes those pickles from the netCDF files
-of `fluxkit synth ocean`, so that bench/prepare_seed.py can measure the seed's sample preparation.
+of `fluxkit synth ocean`, so that bench/compare_prepare.sh and compare_explore.sh can run the thesis' own scripts.
 
 Usage:
 
@@ -15,10 +15,10 @@ Usage:
 Every `*.nc` file under `--input/{experiment}/` becomes `--output/{experiment}/{same name}_df.pkl` (written to a
 temporary name and renamed). Each pickle is `xarray.open_dataset(f).drop_vars(...).to_dataframe().reset_index()`:
 a RangeIndex with the columns y, x, time_counter, nav_lat, nav_lon, time_centered, tmask, e1t, e2t, the ten
-drivers and co2flux_pre, i.e. the columns of spec §2.2, with datetime64 times.
+drivers and co2flux_pre, i.e. the thesis data columns, with datetime64 times.
 
 Floating-point columns are stored as float64 (the files hold float32 coordinates and fields), so that the seed's
-operations produce what spec §3.9 describes: float64 (4, 14) feature windows and float64 targets. Applied to
+operations produce what the thesis code produced: float64 (4, 14) feature windows and float64 targets. Applied to
 float32 columns the same pandas code yields float32 windows; --native-dtypes keeps the file's dtypes.
 
 Dropped before the conversion:

@@ -2,6 +2,8 @@
 
 #include <sched.h>
 
+#include <cstdlib>
+
 #include <algorithm>
 #include <cctype>
 #include <string>
@@ -58,6 +60,15 @@ Context make_context(const RunParams& run) {
   ctx.seed = static_cast<std::uint64_t>(run.seed);
   ctx.device = parse_device(run.device);
   return ctx;
+}
+
+std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process) {
+  if (const char* set = std::getenv("OMP_WAIT_POLICY"); set != nullptr) return set;
+  if (processes_on_node > 1 && threads_per_process > 1) {
+    ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    return "PASSIVE";
+  }
+  return "";
 }
 
 }  // namespace fluxkit

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/context.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
 #include "fluxkit/core/parallel.hpp"
@@ -173,3 +174,30 @@ TEST(Provenance, SourceDateEpochFixesTimestamp) {
 
 }  // namespace
 }  // namespace fluxkit
+
+// The OpenMP wait policy per verb: one process keeps the runtime's default, several ranks with thread teams
+// on one machine get PASSIVE, and a policy the user set is never changed. Run in a child process: the
+// variable is process-wide.
+TEST(Context, OpenMpWaitPolicyPerProcessCount) {
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int failures = 0;
+    ::unsetenv("OMP_WAIT_POLICY");
+    failures += fluxkit::choose_openmp_wait_policy(1, 8) != "";
+    failures += std::getenv("OMP_WAIT_POLICY") != nullptr;
+    failures += fluxkit::choose_openmp_wait_policy(4, 1) != "";  // one thread per rank: nothing spins
+    failures += std::getenv("OMP_WAIT_POLICY") != nullptr;
+    failures += fluxkit::choose_openmp_wait_policy(2, 2) != "PASSIVE";
+    const char* set = std::getenv("OMP_WAIT_POLICY");
+    failures += set == nullptr || std::string(set) != "PASSIVE";
+    ::setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+    failures += fluxkit::choose_openmp_wait_policy(2, 2) != "ACTIVE";
+    failures += std::string(std::getenv("OMP_WAIT_POLICY")) != "ACTIVE";
+    _exit(failures);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "failed checks in the child";
+}

@@ -4,14 +4,23 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <map>
 #include <numbers>
+#include <sstream>
 
 #include "common/temp_dir.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/io/netcdf.hpp"
 #include "fluxkit/reconstruct/cache.hpp"
+#include "fluxkit/synth/footprints.hpp"
+#include "fluxkit/transport/footprint.hpp"
+#include "fluxkit/transport/obsdb.hpp"
+#include "fluxkit/transport/operator.hpp"
 #include "fluxkit/transport/remap.hpp"
+#include "fluxkit/transport/run.hpp"
 
 namespace fluxkit::transport {
 namespace {
@@ -220,6 +229,104 @@ TEST_F(OceanCase, BadParametersAreConfigErrors) {
   params.cache_sign = "into_ocean";
   params.fill_unsampled = "nan";
   EXPECT_THROW(params.validate(), ConfigError);
+}
+
+// The signature at the stations: a synthetic transport case (coastal station, 1-degree grid over the sea west
+// of Ireland) and caches of a constant flux v (simulated) and 3v (reconstructed) covering the whole grid, so
+// each observation's ocean signal is -v (into the ocean -> negative for the atmosphere) in umol m-2 s-1 times
+// its total sensitivity, and the reconstruction error doubles it.
+TEST(OceanSignature, ConstantFluxesGiveTheSensitivityTimesTheFluxAtEveryObservation) {
+  fluxkit::testing::TempDir dir{"fluxkit_ocean_signature"};
+  synth::SynthFootprintParams sp;
+  sp.output_dir = (dir / "case").string();
+  sp.observations = 12;
+  sp.stations = {"MHD:53.33:-9.90:24:5", "VAL:51.94:-10.25:10:10"};
+  sp.start = "2018-01-03";
+  sp.days = 2;
+  sp.lat0 = 46, sp.lat1 = 58, sp.lon0 = -20, sp.lon1 = -4, sp.resolution = 1.0;
+  sp.min_back_days = 2, sp.max_back_days = 3;
+  sp.particles = 100;
+  sp.categories = {"biosphere"};
+  sp.optimize = {"biosphere"};
+  Context ctx;
+  ctx.threads = 2;
+  const auto sum = synth::generate_footprints(sp, ctx);
+
+  // Caches: 2-degree cells [44, 60] x [-22, -2], all ocean and sampled, 2017 and 2018.
+  constexpr double v = 2.5;  // mol m-2 yr-1, into the ocean
+  OceanTransportParams params;
+  params.caches_dir = (dir / "caches").string();
+  params.template_flux = sum.flux_file.string();
+  params.db = sum.obsdb.string();
+  params.output_dir = (dir / "out").string();
+  for (int year : {2017, 2018}) {
+    ReconstructionCache c;
+    c.model = "mlp", c.experiment = "experiment_1", c.region = "global", c.year = year;
+    c.target_units = "mol m-2 yr-1";
+    c.ny = 8, c.nx = 10;
+    for (std::size_t y = 0; y < c.ny; ++y)
+      c.y_index.push_back(static_cast<std::int32_t>(y));
+    for (std::size_t x = 0; x < c.nx; ++x)
+      c.x_index.push_back(static_cast<std::int32_t>(x));
+    for (std::size_t k = 0; k < c.ny * c.nx; ++k) {
+      c.lat.push_back(45.0 + 2.0 * static_cast<double>(k / c.nx));
+      c.lon.push_back(-21.0 + 2.0 * static_cast<double>(k % c.nx));
+      c.area.push_back(1e10);
+      c.region_mask.push_back(1);
+      c.sample_mask.push_back(1);
+    }
+    c.simulated.assign(12 * c.ny * c.nx, static_cast<float>(v));
+    c.reconstructed.assign(12 * c.ny * c.nx, static_cast<float>(3 * v));
+    const auto path = cache_path(params.caches_dir, "mlp", "experiment_1", "global", year);
+    fs::create_directories(path.parent_path());
+    write_cache(path, c, kProv);
+  }
+  const auto s = ocean_signature(params, ctx);
+  EXPECT_EQ(s.observations, 12u);
+  EXPECT_EQ(s.computed, 12u);
+  EXPECT_EQ(s.stations, 2u);
+
+  // Each observation's total sensitivity from the operator on the same footprints.
+  const ObsDb db = ObsDb::read(params.db);
+  const Work work = collect_work(db, params.db, false, true);
+  FootprintOperator op(
+      make_file_footprint_source([](const fs::path& p) { return open_footprint_file(p, ""); }));
+  const ForwardResult r = op.forward(FluxFile::read(params.template_flux), work.files, {}, ctx);
+  std::map<std::size_t, double> total;
+  for (const auto& o : r.obs)
+    if (o.status == ObsStatus::Computed) total[o.row] = o.total;
+  ASSERT_EQ(total.size(), 12u);
+
+  std::ifstream in(s.observations_table);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "row,site,time,simulated_ppm,reconstructed_ppm,difference_ppm");
+  std::size_t rows = 0;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    std::stringstream ss(line);
+    for (std::string x; std::getline(ss, x, ',');)
+      f.push_back(x);
+    ASSERT_EQ(f.size(), 6u) << line;
+    const std::size_t row = static_cast<std::size_t>(
+        std::distance(db.observations.index.begin(),
+                      std::find(db.observations.index.begin(), db.observations.index.end(), f[0])));
+    ASSERT_TRUE(total.contains(row)) << line;
+    const double expected = -v * kPerYear * total.at(row);
+    EXPECT_LT(expected, 0.0);
+    EXPECT_NEAR(std::stod(f[3]), expected, 1e-9 * std::abs(expected)) << line;
+    EXPECT_NEAR(std::stod(f[4]), 3 * expected, 3e-9 * std::abs(expected)) << line;
+    EXPECT_NEAR(std::stod(f[5]), 2 * expected, 2e-9 * std::abs(expected)) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 12u);
+  std::ifstream st(s.stations_table);
+  std::getline(st, line);
+  EXPECT_TRUE(line.starts_with("site,observations,mean_simulated_ppm,")) << line;
+  std::size_t sites = 0;
+  while (std::getline(st, line))
+    sites += line.starts_with("MHD,6,") || line.starts_with("VAL,6,");
+  EXPECT_EQ(sites, 2u);
 }
 
 }  // namespace

@@ -45,4 +45,13 @@ struct RunParams {
 
 Context make_context(const RunParams& run);
 
+// How idle OpenMP threads (libtorch's and OpenBLAS's) wait. The OpenMP runtime reads OMP_WAIT_POLICY once,
+// when it is loaded with the torch plugin, so a verb calls this before it loads a model. Several fluxkit
+// processes on one machine (`processes_on_node` MPI ranks) each with a team of threads: PASSIVE, since
+// spinning threads would take the cores the other ranks need. One process: the runtime's default (spin
+// briefly, then sleep), which keeps a training batch's many short parallel regions fast; PASSIVE makes
+// them wake threads through the kernel every time. A value set in the environment is always kept.
+// Returns the policy in effect ("" = the runtime's default).
+std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process);
+
 }  // namespace fluxkit
