@@ -66,7 +66,8 @@ def importance_bars(run, model: str, method: str, skipped):
         ax.set_visible(False)
     else:
         table = lags.pivot_table(index="driver", columns="lag", values="mean_abs_phi")
-        table = table.loc[[r for r in drivers["driver"][::-1] if r in table.index]]
+        known = [r for r in drivers["driver"][::-1] if r in table.index]
+        table = table.loc[known + [r for r in table.index if r not in known]]  # TimeSHAP: the events last
         im = ax.imshow(table.values, aspect="auto", cmap="viridis")
         im.set_gid(f"lags:{model}:{method}")
         ax.set_yticks(range(len(table.index)), table.index, fontsize=8)
