@@ -235,11 +235,20 @@ class TreeShapExplainer final : public Explainer {
                               model.type()));
   }
   Explanation explain(const Model& model, std::span<const float> x, std::size_t n, const Background&,
-                      const ExplainOptions&, const Context& ctx) const override {
+                      const ExplainOptions& options, const Context& ctx) const override {
     check_model(model);
     check_width(model, x, n);
     Explanation e = empty_explanation(model, n);
     std::vector<float> contrib;
+    if (options.interactions) {
+      const std::size_t M = e.players, K = M + 1;
+      model.predict_contributions(x, n, true, contrib, ctx);
+      e.interactions.resize(n * M * M);
+      for (std::size_t i = 0; i < n; ++i)
+        for (std::size_t a = 0; a < M; ++a)
+          for (std::size_t b = 0; b < M; ++b)
+            e.interactions[(i * M + a) * M + b] = contrib[(i * K + a) * K + b];
+    }
     model.predict_contributions(x, n, false, contrib, ctx);
     const std::size_t M = e.players;
     for (std::size_t i = 0; i < n; ++i) {

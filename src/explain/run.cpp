@@ -149,12 +149,13 @@ struct Chunk {
   std::vector<float> alpha, beta;
   std::vector<double> cell;
   std::vector<std::int32_t> kept;
+  std::vector<double> inter;
 };
 
 std::string chunk_bytes(const std::string& key, const Chunk& c) {
   std::string out =
-      fmt::format("fluxkit-explain-chunk {} {} {} {} {} {} {} {}\n", key, c.phi.size(), c.base.size(),
-                  c.fx.size(), c.alpha.size(), c.beta.size(), c.cell.size(), c.kept.size());
+      fmt::format("fluxkit-explain-chunk {} {} {} {} {} {} {} {} {}\n", key, c.phi.size(), c.base.size(),
+                  c.fx.size(), c.alpha.size(), c.beta.size(), c.cell.size(), c.kept.size(), c.inter.size());
   auto put = [&](const auto& v) {
     out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(v[0]));
   };
@@ -165,6 +166,7 @@ std::string chunk_bytes(const std::string& key, const Chunk& c) {
   put(c.beta);
   put(c.cell);
   put(c.kept);
+  put(c.inter);
   return out;
 }
 
@@ -175,10 +177,10 @@ bool read_chunk(const fs::path& p, const std::string& key, Chunk& c) {
   if (nl == std::string::npos) return false;
   std::istringstream head(bytes.substr(0, nl));
   std::string magic, k;
-  std::size_t n[7];
-  head >> magic >> k >> n[0] >> n[1] >> n[2] >> n[3] >> n[4] >> n[5] >> n[6];
+  std::size_t n[8];
+  head >> magic >> k >> n[0] >> n[1] >> n[2] >> n[3] >> n[4] >> n[5] >> n[6] >> n[7];
   if (!head || magic != "fluxkit-explain-chunk" || k != key) return false;
-  const std::size_t size = nl + 1 + (n[0] + n[1] + n[2] + n[5]) * sizeof(double) +
+  const std::size_t size = nl + 1 + (n[0] + n[1] + n[2] + n[5] + n[7]) * sizeof(double) +
                            (n[3] + n[4]) * sizeof(float) + n[6] * sizeof(std::int32_t);
   if (bytes.size() != size) return false;
   const char* at = bytes.data() + nl + 1;
@@ -194,6 +196,7 @@ bool read_chunk(const fs::path& p, const std::string& key, Chunk& c) {
   get(c.beta, n[4]);
   get(c.cell, n[5]);
   get(c.kept, n[6]);
+  get(c.inter, n[7]);
   return true;
 }
 
@@ -392,6 +395,7 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
       options.kernel.seed = random_bits(ctx.seed, 41, 0);
       options.timeshap_tolerance = params.timeshap_tolerance;
       options.timeshap_baseline = params.timeshap_baseline;
+      options.interactions = method == "tree_shap" && params.tree_interactions;
       Players players = method == "attention"     ? Players{{}, attention_meanings(shape)}
                         : method == "timeshap"    ? Players{{}, timeshap_meanings(shape)}
                         : method == "kernel_shap" ? kernel_players(shape, params.kernel_players)
@@ -411,7 +415,8 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
                                         store.path().string(), fmt::join(ids, ","), params.background,
                                         params.background_size, params.background_kmeans,
                                         params.kernel_nsamples, params.kernel_players, ctx.seed, n, P) +
-                            fmt::format("|{}|{}", params.timeshap_tolerance, params.timeshap_baseline)));
+                            fmt::format("|{}|{}|{}", params.timeshap_tolerance, params.timeshap_baseline,
+                                        params.tree_interactions)));
           Result res{e.name, method, region, static_cast<int>(m), n, P, {}, players.meaning};
           // A finished file of the same key is reused.
           if (fs::exists(file)) {
@@ -451,6 +456,7 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
               c.beta = ex.beta;
               c.cell = ex.cell;
               c.kept = ex.kept;
+              c.inter = ex.interactions;
               fs::create_directories(partial);
               write_text_atomic(cp, chunk_bytes(key, c));
               summary.samples_computed += c1 - c0;
@@ -463,6 +469,7 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
             all.beta.insert(all.beta.end(), c.beta.begin(), c.beta.end());
             all.cell.insert(all.cell.end(), c.cell.begin(), c.cell.end());
             all.kept.insert(all.kept.end(), c.kept.begin(), c.kept.end());
+            all.inter.insert(all.inter.end(), c.inter.begin(), c.inter.end());
           }
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           if (computed > 0)
@@ -509,6 +516,12 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.put_att("player_lag", "long_name", "lag of the player in months (-1 static, -2 all lags)");
           w.add_var("player_driver", NC_INT, {"player"});
           w.put_att("player_driver", "long_name", "index of the player's driver in the attribute `drivers`");
+          if (options.interactions) {
+            w.add_dim("player2", P);
+            w.add_var("interactions", NC_DOUBLE, {"sample", "player", "player2"});
+            w.put_att("interactions", "long_name",
+                      "SHAP interaction values (XGBoost), diagonal = main effects (bias left out)");
+          }
           if (method == "timeshap") {
             w.add_dim("step", W);
             w.add_dim("feature", F);
@@ -579,6 +592,7 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.write("window", win);
           w.write("player_lag", lag);
           w.write("player_driver", driver);
+          if (options.interactions) w.write("interactions", all.inter);
           if (method == "timeshap") {
             w.write("cell_phi", all.cell);
             w.write("kept_events", all.kept);

@@ -334,6 +334,22 @@ TEST_P(XGBoostTrees, BothTreeShapsEqualBruteForceAndTheModel) {
     EXPECT_NEAR(total + contrib[i * (m + 1) + m], pred[i], 1e-4);
   }
 
+  // Interactions: each row sums to the feature's contribution (the bias column included).
+  const Explanation ex = make_explainer("tree_shap")
+                             ->explain(*model, x, k, Background{}, {{}, 0.025, "median_event", true}, ctx);
+  ASSERT_EQ(ex.interactions.size(), k * m * m);
+  std::vector<float> inter;
+  model->predict_contributions(x, k, true, inter, ctx);
+  for (std::size_t i = 0; i < k; ++i)
+    for (std::size_t a = 0; a < m; ++a) {
+      double row = 0;
+      for (std::size_t b = 0; b <= m; ++b)
+        row += inter[(i * (m + 1) + a) * (m + 1) + b];
+      EXPECT_NEAR(row, contrib[i * (m + 1) + a], 1e-4);
+      EXPECT_EQ(ex.interactions[(i * m + a) * m + a], inter[(i * (m + 1) + a) * (m + 1) + a]);
+      EXPECT_NEAR(ex.phi[i * m + a], contrib[i * (m + 1) + a], 1e-7);
+    }
+
   // The same numbers as Python's xgboost (pred_contribs) on the same model and inputs.
   if (std::system("/usr/bin/python3 -c 'import xgboost' >/dev/null 2>&1") != 0) {
     fs::remove(file);

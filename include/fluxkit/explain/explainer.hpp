@@ -151,7 +151,7 @@ struct ExplainOptions {
   KernelShapOptions kernel;
   double timeshap_tolerance = 0.025;
   std::string timeshap_baseline = "median_event";  // or "mean_sequence"; from the background rows
-  bool interactions = false;  // tree_shap: also the interaction values (not saved by `fluxkit explain`)
+  bool interactions = false;  // tree_shap: also the SHAP interaction values (Explanation::interactions)
 };
 
 // Attributions of n samples x[n, M] (flat layout). phi[n, players], base[n], fx[n]; `extra` holds
@@ -164,6 +164,8 @@ struct Explanation {
   // timeshap only: cell-level phi[n, W, F] and the number of kept (unpruned) events per sample.
   std::vector<double> cell;
   std::vector<std::int32_t> kept;
+  // tree_shap with interactions: [n, players, players] (the bias row and column left out).
+  std::vector<double> interactions;
 };
 
 class Explainer {

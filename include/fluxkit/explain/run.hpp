@@ -52,6 +52,7 @@ struct ExplainParams {
   std::int64_t kernel_nsamples = 0;
   std::string kernel_players = "columns";
   double timeshap_tolerance = 0.025;
+  bool tree_interactions = false;
   std::string timeshap_baseline = "median_event";
   std::int64_t chunk = 16;
   std::int64_t bootstrap = 1000;
@@ -95,6 +96,9 @@ struct ExplainParams {
     v("timeshap_baseline", timeshap_baseline,
       "TimeSHAP's absent values: `median_event` (the median of each feature over the background's events, "
       "at every step) or `mean_sequence` (the background's mean sequence).");
+    v("tree_interactions", tree_interactions,
+      "tree_shap: also save XGBoost's SHAP interaction values, interactions[sample, player, player2] (M^2 "
+      "values per sample).");
     v("chunk", chunk, "Samples computed between two saved checkpoints (resume granularity).");
     v("bootstrap", bootstrap, "Bootstrap resamples for the confidence intervals of importance.csv.");
     v("confidence", confidence, "Level of the bootstrap confidence intervals, in (0, 1).");
