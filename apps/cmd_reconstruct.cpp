@@ -30,7 +30,7 @@ void add_reconstruct_command(CLI::App& app, GlobalOptions& g) {
       effective.insert("reconstruct", config::to_table(params));
       const auto prov = Provenance::make(config_hash(effective), inv.command_line);
       if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
-      log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), inv.ctx.threads));
+      log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), inv.ctx.threads, load_average()));
       const auto outcomes =
           reconstruct(params, inv.doc.get<PrepareParams>(), inv.doc.get<DataParams>(),
                       inv.doc.get<TrainParams>().output_dir, force, mpi.rank(), mpi.size(), inv.ctx, prov);

@@ -51,7 +51,7 @@ void run_train(GlobalOptions& g, const Communicator& mpi) {
                             train_path.string(), train.window(), train.header().lead, prep.window, prep.lead,
                             inv.doc.source()));
   if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
-  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), inv.ctx.threads));
+  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), inv.ctx.threads, load_average()));
   spdlog::info("training windows {} ({} cells), validation windows {} ({} cells)", train.windows(),
                train.cells(), validation.windows(), validation.cells());
   const auto results =

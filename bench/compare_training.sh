@@ -1,35 +1,70 @@
 #!/usr/bin/env bash
-# Training throughput (one epoch, batch 32 and 256) of the LSTM and the attention-LSTM in fluxkit against the
-# same models in Debian's python3-torch, same threads and number of windows; plus inference throughput.
-#   bench/compare_training.sh        (needs python3-torch: apt-get install python3-torch)
+# `fluxkit train` against the thesis code's own training, one epoch each, run the way users run them:
+# fluxkit from its CLI (start-up, store loading, training and validation pass, artifact writing all timed);
+# the thesis code's own datasets, loaders and `training.train_model` (bench/seed_train_epoch.py: only its
+# training and validation pass is timed, not the pickle loading). Same training and validation windows, the
+# thesis' hyper-parameters (fluxkit's defaults are the same), the same threads, OMP_WAIT_POLICY as the user
+# has it (unset here). Prints wall, user and system seconds of each epoch and the speed-up.
+#
+#   SEED_DIR=/path/to/thesis/checkout bench/compare_training.sh [MODELS] [BATCHES]
+#
+# SEED_DIR: a checkout of the thesis code (nothing is downloaded). Defaults: MODELS="mlp lstm attention_lstm",
+# BATCHES="32 256". The stores come from CONFIG (default configs/demo.toml: its prepare runs first if they are
+# missing); TRAIN_FRACTION=f prepares separate stores with that training fraction under WORK (default
+# /tmp/fluxkit_bench_training), e.g. TRAIN_FRACTION=0.5 for ~160,000 training windows. Needs python3-torch.
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
-THREADS="$(nproc)"
-OUT="$(mktemp -d)"
-export OMP_WAIT_POLICY=PASSIVE
-"$SRC/build/bench/bench_models" --benchmark_out="$OUT/fluxkit.json" --benchmark_out_format=json >"$OUT/fluxkit.log" 2>&1
-WINDOWS="$(/usr/bin/python3 -c "
-import json; d = json.load(open('$OUT/fluxkit.json'))
-b = [x for x in d['benchmarks'] if x['name'].startswith('BM_TrainEpoch_lstm')][0]
-print(int(round(b['samples/s'] * b['real_time'])))")"
-/usr/bin/python3 "$SRC/bench/train_throughput_torch.py" --windows "$WINDOWS" --threads "$THREADS" >"$OUT/python.jsonl"
-/usr/bin/python3 - "$OUT/fluxkit.json" "$OUT/python.jsonl" "$WINDOWS" "$THREADS" <<'PY'
+FLUXKIT="${FLUXKIT:-$SRC/build/fluxkit}"
+CONFIG="${CONFIG:-$SRC/configs/demo.toml}"
+WORK="${WORK:-/tmp/fluxkit_bench_training}"
+MODELS="${1:-mlp lstm attention_lstm}"
+BATCHES="${2:-32 256}"
+THREADS="${THREADS:-$(nproc)}"
+PY=/usr/bin/python3
+: "${SEED_DIR:?set SEED_DIR to a checkout of the thesis code (training.py, dataset.py, models/, configs/)}"
+[[ -f $SEED_DIR/training.py && -f $SEED_DIR/dataset.py ]] || {
+  echo "SEED_DIR=$SEED_DIR: no training.py/dataset.py there" >&2
+  exit 2
+}
+unset OMP_WAIT_POLICY
+mkdir -p "$WORK"
+cd "$SRC"
+
+sets=()
+if [[ -n ${TRAIN_FRACTION:-} ]]; then
+  sets+=(--set "prepare.output_dir=\"$WORK/samples\"" --set "prepare.train_fraction=$TRAIN_FRACTION"
+    --set "prepare.validation_fraction=$TRAIN_FRACTION" --set "prepare.test_years=[2018, 2018]"
+    --set "prepare.test_regions=[\"north_atlantic\"]")
+  samples="$WORK/samples"
+else
+  samples="$(sed -n 's/^output_dir = "\(.*samples\)"/\1/p' "$CONFIG" | head -1)"
+fi
+if [[ ! -f $samples/train.nc || ! -f $samples/validation.nc ]]; then
+  data_root="$(sed -n '/^\[data\]/,/^\[/s/^root = "\(.*\)"/\1/p' "$CONFIG")"
+  [[ -d $data_root ]] || "$FLUXKIT" synth ocean --config "$CONFIG" --verbosity warn
+  "$FLUXKIT" prepare --config "$CONFIG" "${sets[@]}" --verbosity warn
+fi
+
+printf '%-16s %5s %8s | %8s %8s %7s | %8s %8s %7s | %7s\n' model batch windows "fk wall" "fk user" "fk sys" \
+  "seed wall" "seed usr" "seed sys" speed-up
+for model in $MODELS; do
+  for batch in $BATCHES; do
+    rm -rf "$WORK/models"
+    /usr/bin/time -f "%e %U %S" -o "$WORK/fluxkit.time" "$FLUXKIT" train --config "$CONFIG" "${sets[@]}" \
+      --threads "$THREADS" --set "train.models=[\"$model\"]" --set train.ensemble=1 \
+      --set "train.output_dir=\"$WORK/models\"" --set "model.$model.max_epochs=1" \
+      --set "model.$model.batch_size=$batch" --verbosity warn >/dev/null
+    read -r fk_wall fk_user fk_sys <"$WORK/fluxkit.time"
+    "$PY" "$SRC/bench/seed_train_epoch.py" --seed-dir "$SEED_DIR" --train "$samples/train.nc" \
+      --validation "$samples/validation.nc" --model "$model" --batch "$batch" --threads "$THREADS" \
+      2>/dev/null | tail -1 >"$WORK/seed.json"
+    "$PY" - "$WORK/seed.json" "$model" "$batch" "$fk_wall" "$fk_user" "$fk_sys" <<'PY'
 import json, sys
-fk = {b["name"]: b for b in json.load(open(sys.argv[1]))["benchmarks"]}
-py = [json.loads(l) for l in open(sys.argv[2])]
-print(f"{sys.argv[3]} windows of [4, 14], {sys.argv[4]} threads; samples/s")
-print(f"{'':34s} {'fluxkit':>10s} {'python':>10s} {'ratio':>7s}")
-for p in py:
-    if "batch" in p:
-        name = f"BM_TrainEpoch_{p['model']}/{p['batch']}/iterations:1/real_time"
-        f = fk[name]["samples/s"]
-        print(f"train {p['model']:>16s} batch {p['batch']:<4d} {f:10.0f} {p['train_samples_per_s']:10.0f} {f / p['train_samples_per_s']:6.2f}x")
-    else:
-        name = f"BM_Predict_{p['model']}/iterations:3/real_time"
-        f = fk[name]["samples/s"]
-        print(f"predict {p['model']:>25s} {f:10.0f} {p['predict_samples_per_s']:10.0f} {f / p['predict_samples_per_s']:6.2f}x")
-for name in ("BM_Predict_mlp", "BM_Predict_xgboost"):
-    b = fk[f"{name}/iterations:3/real_time"]
-    print(f"predict {name[11:]:>25s} {b['samples/s']:10.0f}")
+s = json.load(open(sys.argv[1]))
+fw, fu, fs = map(float, sys.argv[4:7])
+print(f"{sys.argv[2]:16s} {int(sys.argv[3]):5d} {s['windows']:8d} | {fw:8.1f} {fu:8.1f} {fs:7.1f} | "
+      f"{s['wall_s']:8.1f} {s['user_s']:8.1f} {s['sys_s']:7.1f} | {s['wall_s'] / fw:6.2f}x")
 PY
-rm -rf "$OUT"
+  done
+done
+echo "wall/user/sys: seconds of one epoch (fluxkit: the whole CLI run; system time in % of wall: fk sys / fk wall)"

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <algorithm>
@@ -62,9 +63,23 @@ Context make_context(const RunParams& run) {
   return ctx;
 }
 
-std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process) {
+double load_average() {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) return 0.0;
+  double one_minute = 0.0;
+  if (std::fscanf(f, "%lf", &one_minute) != 1) one_minute = 0.0;
+  std::fclose(f);
+  return one_minute;
+}
+
+std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process, double load) {
   if (const char* set = std::getenv("OMP_WAIT_POLICY"); set != nullptr) return set;
-  if (processes_on_node > 1 && threads_per_process > 1) {
+  if (threads_per_process <= 1) return "";  // a team of one never waits
+  const bool shared_with_ranks = processes_on_node > 1;
+  // Other work already running on the cores this process's team needs.
+  const bool busy =
+      load + static_cast<double>(threads_per_process) > static_cast<double>(hardware_threads()) + 0.5;
+  if (shared_with_ranks || busy) {
     ::setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
     return "PASSIVE";
   }

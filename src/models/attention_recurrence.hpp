@@ -1,4 +1,4 @@
-// The recurrent part of the attention-LSTM (spec §4.3): input attention + LSTMCell over the window.
+// The recurrent part of the attention-LSTM (the thesis model): input attention + LSTMCell over the window.
 // Internal to the libtorch part of fluxkit (src/models/torch_models.cpp and the tests).
 #pragma once
 

@@ -1,5 +1,5 @@
-// The neural networks (spec §4.1-§4.3) and their fit loop, on libtorch. The only translation unit besides
-// torch_runtime.cpp that includes torch/torch.h (slow to compile).
+// The neural networks of the thesis (MLP, LSTM, attention-LSTM) and their fit loop, on libtorch. The only
+// translation unit besides torch_runtime.cpp that includes torch/torch.h (slow to compile).
 #include "fluxkit/models/torch_models.hpp"
 #include "fluxkit/core/torch_runtime.hpp"
 
@@ -34,7 +34,7 @@ namespace {
 // ---- networks
 // -----------------------------------------------------------------------------------------------
 
-// Spec §4.1: Linear -> ReLU -> Dropout per hidden layer, then Linear to 1. Keys layers.{i}.*, output_layer.*.
+// MLP: Linear -> ReLU -> Dropout per hidden layer, then Linear to 1. Keys layers.{i}.*, output_layer.*.
 struct MlpNetImpl : torch::nn::Module {
   MlpNetImpl(std::int64_t inputs, const std::vector<std::int64_t>& hidden, double dropout) : p(dropout) {
     layers = register_module("layers", torch::nn::ModuleList());
@@ -58,7 +58,7 @@ struct MlpNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(MlpNet);
 
-// Spec §4.2: stacked LSTM (batch first), last step -> Dropout -> Linear. Keys lstm.*_l{k}, fc1.*.
+// LSTM: stacked LSTM (batch first), last step -> Dropout -> Linear. Keys lstm.*_l{k}, fc1.*.
 struct LstmNetImpl : torch::nn::Module {
   LstmNetImpl(std::int64_t features, std::int64_t hidden, std::int64_t layers_, double dropout) : p(dropout) {
     lstm = register_module("lstm", torch::nn::LSTM(torch::nn::LSTMOptions(features, hidden)
@@ -78,7 +78,7 @@ struct LstmNetImpl : torch::nn::Module {
 };
 TORCH_MODULE(LstmNet);
 
-// Spec §4.3: e_t = V tanh(W [h_{t-1}; c_{t-1}] + U x_t), alpha_t = softmax_F(e_t), x~_t = alpha_t * x_t.
+// Attention-LSTM: e_t = V tanh(W [h_{t-1}; c_{t-1}] + U x_t), alpha_t = softmax_F(e_t), x~_t = alpha_t * x_t.
 struct InputAttentionImpl : torch::nn::Module {
   InputAttentionImpl(std::int64_t features, std::int64_t hidden) {
     W = register_module("W", torch::nn::Linear(2 * hidden, hidden));

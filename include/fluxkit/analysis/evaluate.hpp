@@ -51,7 +51,7 @@
 //   lowest
 //                          RMSE; ties keep the order of [evaluate] models)
 //   model_metrics_<experiment>_<region>.csv
-//                          the seed's model_metrics.py table (spec §7.1): Region, Model, Month, MSE, RMSE,
+//                          the thesis' model_metrics.py table: Region, Model, Month, MSE, RMSE,
 //                          MAE; Region is the seed's display name ("Global", "North Atlantic", ...), Month
 //                          "Overall"
 //   fields/<model>_<experiment>_<region>_errors.nc
@@ -181,7 +181,7 @@ Metrics compute_metrics(std::span<const double> sim, std::span<const double> rec
                         std::span<const double> weights = {});
 
 // Ordinary least squares of rec on sim (rec ~ slope * sim + intercept), unweighted, as the seed's
-// LinearRegression in the scatter plots (spec §7.5).
+// LinearRegression in the thesis' scatter plots.
 struct OlsFit {
   double slope = 0, intercept = 0;
   std::size_t n = 0;

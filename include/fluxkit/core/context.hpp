@@ -46,12 +46,17 @@ struct RunParams {
 Context make_context(const RunParams& run);
 
 // How idle OpenMP threads (libtorch's and OpenBLAS's) wait. The OpenMP runtime reads OMP_WAIT_POLICY once,
-// when it is loaded with the torch plugin, so a verb calls this before it loads a model. Several fluxkit
-// processes on one machine (`processes_on_node` MPI ranks) each with a team of threads: PASSIVE, since
-// spinning threads would take the cores the other ranks need. One process: the runtime's default (spin
-// briefly, then sleep), which keeps a training batch's many short parallel regions fast; PASSIVE makes
-// them wake threads through the kernel every time. A value set in the environment is always kept.
-// Returns the policy in effect ("" = the runtime's default).
-std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process);
+// when it is loaded with the torch plugin, so a verb calls this before it loads a model. On cores of its own
+// a team keeps the runtime's default (spin for a few milliseconds, then sleep), which keeps a training
+// batch's many short parallel regions fast; PASSIVE would wake the threads through the kernel every time.
+// When the cores are shared, spinning threads take the time slices the working threads need (a 2-thread
+// epoch was 15x slower than with PASSIVE at a load of 9 on 2 cores), so PASSIVE is set when several ranks
+// with teams share the machine (`processes_on_node` > 1) or when the 1-minute load average `load` leaves
+// fewer idle cores than the team's threads. A value set in the environment is always kept; a team of one
+// thread never waits. Returns the policy in effect ("" = the runtime's default).
+std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process, double load);
+
+// The 1-minute load average of the machine (/proc/loadavg; 0 where it cannot be read).
+double load_average();
 
 }  // namespace fluxkit

@@ -1,5 +1,6 @@
 // `fluxkit prepare`: builds the training, validation and yearly test sample stores from an experiment's
-// yearly files (spec §3), streaming by bands of grid rows so memory stays bounded whatever the grid size.
+// yearly files (as the thesis preprocessing), streaming by bands of grid rows so memory stays bounded
+// whatever the grid size.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Ocean regions as latitude/longitude boxes on the raw cell coordinates (degrees north, degrees east with
-// longitudes taken in [-180, 180)). Built-in regions reproduce the seed's boxes exactly (spec §3.2): closed
+// longitudes taken in [-180, 180)). Built-in regions reproduce the seed's boxes exactly: closed
 // intervals except the Arctic (lat > 70), and the equatorial Pacific as the union of two boxes across the
 // dateline.
 #pragma once

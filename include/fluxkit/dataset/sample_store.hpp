@@ -11,7 +11,7 @@
 //   sequence layout  x[B, W, F]                   (LSTM, attention-LSTM)
 //   flat layout      x[B, W * F_dynamic + F_static] (MLP, XGBoost): the dynamic features at t-W+1 .. t in
 //   time
-//                    order, then the static features once (spec §3.10: 10 x 4 + 4 = 44 columns)
+//                    order, then the static features once (10 x 4 + 4 = 44 columns)
 //   target           y[B] (normalised)
 #pragma once
 

@@ -3,7 +3,7 @@
 //   <output_dir>/footprints/<code>.<height>m.<YYYY-MM>.h5   legacy HDF5 footprints, one file per station and
 //   month <output_dir>/observations.tar.gz                          obsdb (observations.csv, sites.csv,
 //   files.csv) <output_dir>/fluxes.nc                                    flux file, one group per category,
-//   3-hourly <output_dir>/transport.rc                                 the rc keys the transport reads (§7)
+//   3-hourly <output_dir>/transport.rc                                 the rc keys the transport reads
 // Footprints are plume-shaped sparse sensitivities from a small Lagrangian particle model (backward
 // trajectories in a synoptic wind field, turbulent spread, surface touches, particles leaving the domain), in
 // ppm per (umol m-2 s-1) per slice; the observations hold the exact forward model of the written fluxes
