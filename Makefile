@@ -34,6 +34,7 @@ demo: build
 	build/fluxkit train --config $(DEMO_CONFIG)
 	build/fluxkit reconstruct --config $(DEMO_CONFIG)
 	build/fluxkit evaluate --config $(DEMO_CONFIG)
+	build/fluxkit explain --config $(DEMO_CONFIG)
 	build/fluxkit explore --config $(DEMO_CONFIG)
 	build/fluxkit synth footprints --config $(DEMO_CONFIG)
 	build/fluxkit transport --forward --rc demo/transport/transport.rc --db demo/transport/observations.tar.gz \
@@ -64,7 +65,8 @@ demo: build
 	@echo "python/lumia/lagrange_mp.py: observations_lumia.tar.gz, adjoint_lumia.nc): demo/transport/"
 	@echo "(see $(DEMO_CONFIG)). Look at a file: ncdump -h demo/reconstruction/experiment_1/global/mlp_global_reconstruction_2018_experiment_1.nc"
 	@echo "The reconstructed ocean flux in the transport: demo/ocean_transport/ (flux files, ocean_signature*.csv)."
-	@echo "Exploration tables: demo/exploration/; figures: demo/figures/."
+	@echo "Exploration tables: demo/exploration/; explanations (SHAP values, attention): demo/explanations/;"
+	@echo "figures: demo/figures/."
 	@echo "The MLP is a 3-member seed ensemble (demo/models/mlp/member_*/); its spread and calibration:"
 	@echo "demo/evaluation/ensemble_calibration.csv, ensemble_spread.csv, figures ensemble_*."
 	@echo "The report: demo/report/index.html (open it in a browser, e.g. xdg-open demo/report/index.html)"

@@ -93,6 +93,7 @@ void add_train_command(CLI::App& app, GlobalOptions& g);
 void add_import_weights_command(CLI::App& app, GlobalOptions& g);
 void add_reconstruct_command(CLI::App& app, GlobalOptions& g);
 void add_evaluate_command(CLI::App& app, GlobalOptions& g);
+void add_explain_command(CLI::App& app, GlobalOptions& g);
 void add_explore_command(CLI::App& app, GlobalOptions& g);
 void add_ocean_transport_commands(CLI::App* transport, GlobalOptions& g);
 void add_figures_commands(CLI::App& app, GlobalOptions& g);  // `figures` and `report` (Python layer)

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   cli::add_import_weights_command(app, global);
   cli::add_reconstruct_command(app, global);
   cli::add_evaluate_command(app, global);
+  cli::add_explain_command(app, global);
   cli::add_explore_command(app, global);
   cli::add_figures_commands(app, global);
   cli::add_transport_command(app, global);

@@ -45,6 +45,7 @@ SECTION_BUILDERS: list[str] = [
     "fluxkit.report:model_sections",
     "fluxkit.report:exploration_section",
     "fluxkit.report:ocean_signature_section",
+    "fluxkit.report:explanations_section",
     "fluxkit.report:configuration_section",
 ]
 
@@ -538,11 +539,38 @@ def ocean_signature_section(ctx: ReportContext) -> Section | None:
     return s
 
 
+def explanations_section(ctx: ReportContext) -> Section | None:
+    """Which drivers, at which lags, the models use (`fluxkit explain`), when explanations exist."""
+    from .figures.explain import explain_dir
+
+    p = explain_dir(ctx) / "importance.csv"  # the context has the run's cfg and files
+    if not p.exists():
+        return None
+    s = Section("explanations", "Explanations: drivers and lags")
+    s.add("<p>Shapley-value attributions of the models' predictions to their inputs (KernelSHAP for any model, "
+          "TreeSHAP for XGBoost, TimeSHAP for the recurrent models) and the attention-LSTM's attention weights; "
+          "mean |phi| per driver, pooled over the explained regions and months, with bootstrap intervals "
+          "(normalised target units).</p>\n")
+    df = pd.read_csv(p, keep_default_na=False, na_values=["nan"], dtype={"lag": str, "month": str})
+    d = df[(df["region"] == "all") & (df["month"] == "all") & df["lag"].isin(["all", "-1"])
+           & ~df["driver"].isin(["event"])]
+    if not d.empty:
+        table = d.pivot_table(index="driver", columns=["model", "method"], values="mean_abs_phi")
+        table.columns = [f"{m} {k}" for m, k in table.columns]
+        table = table.reset_index()
+        s.add(df_html(table, floatfmt="{:.3g}"))
+    for f in ctx.figures("explain"):
+        s.add(ctx.figure_html(f, s))
+    for k in ctx.skipped("explain"):
+        s.missing(k["reason"])
+    return s
+
+
 def configuration_section(ctx: ReportContext) -> Section:
     s = Section("configuration", "Configuration")
     kind = "the effective configuration (every key, with defaults)" if ctx.cfg.effective else "the file"
     s.add(f"<p>{esc(kind)}: <code>{esc(ctx.cfg.source)}</code></p>\n<pre>{esc(ctx.cfg.text)}</pre>\n")
-    others = [k for k in ctx.skipped() if k.get("family") not in ("losses", "explore", "signature")]
+    others = [k for k in ctx.skipped() if k.get("family") not in ("losses", "explore", "signature", "explain")]
     if others:
         s.add("<h3>Items <code>fluxkit figures</code> skipped</h3>\n<ul>"
               + "".join(f"<li>[{esc(k['family'])}] {esc(k['what'])}: {esc(k['reason'])}</li>" for k in others)

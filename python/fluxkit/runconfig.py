@@ -61,6 +61,7 @@ DEFAULTS: dict[str, dict] = {
     },
     "report": {"output_dir": "report", "title": "fluxkit run report"},
     "ocean_transport": {"output_dir": "ocean_transport", "model": "mlp", "experiment": "experiment_1"},
+    "explain": {"output_dir": "explanations"},
 }
 
 # Built-in regions: config name -> (directory name in file paths, display name), as the C++ regions.

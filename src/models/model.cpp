@@ -30,6 +30,15 @@ void Model::predict_with_attention(std::span<const float>, std::size_t, std::spa
   throw Error(fmt::format("model '{}' has no attention weights", type()));
 }
 
+void Model::predict_contributions(std::span<const float>, std::size_t, bool, std::vector<float>&,
+                                  const Context&) const {
+  throw Error(fmt::format("model '{}' is not a tree ensemble (no TreeSHAP contributions)", type()));
+}
+
+std::string Model::trees_json() const {
+  throw Error(fmt::format("model '{}' is not a tree ensemble (no trees)", type()));
+}
+
 void Model::import_state_dict(const std::vector<std::pair<std::string, StateTensor>>&) {
   throw Error(fmt::format("model '{}' cannot import PyTorch weights", type()));
 }

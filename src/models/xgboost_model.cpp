@@ -271,6 +271,10 @@ class XGBoostModel final : public Model {
   void save_weights(const fs::path& dir) const override;
   void load_weights(const fs::path& dir) override;
   void import_weights(const fs::path& file) override;
+  bool has_trees() const override { return true; }
+  void predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
+                             std::vector<float>& out, const Context& ctx) const override;
+  std::string trees_json() const override;
 
  private:
   // Takes a loaded booster after checking its number of input columns against the input shape.
@@ -459,6 +463,58 @@ void XGBoostModel::predict(std::span<const float> x, std::size_t n, std::span<fl
       throw Error(fmt::format("xgboost: prediction returned {} values for {} windows", total, m));
     std::copy(out, out + m, y.begin() + static_cast<std::ptrdiff_t>(i));
   }
+}
+
+// XGBoosterPredictFromDMatrix with type 2 (contributions) or 4 (interactions): XGBoost's own path-dependent
+// TreeSHAP; for DART the trees are weighted as in prediction (training = false drops none).
+void XGBoostModel::predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
+                                         std::vector<float>& out, const Context& ctx) const {
+  const std::size_t width = shape_.flat_width();
+  if (x.size() != n * width)
+    throw Error(
+        fmt::format("xgboost: contributions got {} input values for {} windows, but the model takes {}",
+                    x.size(), n, describe_columns(shape_)));
+  if (!booster_) throw Error("xgboost: contributions requested before fit or load_weights");
+  const std::size_t per_row = interactions ? (width + 1) * (width + 1) : width + 1;
+  out.assign(n * per_row, 0.0f);
+  if (n == 0) return;
+  check_finite(x, width, shape_, ctx, "");
+  std::lock_guard lock(mutex_);
+  const int threads = std::max(1, ctx.threads);
+  if (threads_ != threads) {
+    set_param(booster_.get(), "nthread", std::to_string(threads));
+    threads_ = threads;
+  }
+  const std::string config = fmt::format(
+      R"({{"type": {}, "training": false, "iteration_begin": 0, "iteration_end": 0, "strict_shape": false}})",
+      interactions ? 4 : 2);
+  const std::size_t chunk = std::max<std::size_t>(1, (std::size_t{1} << 24) / per_row);
+  for (std::size_t i = 0; i < n; i += chunk) {
+    const std::size_t m = std::min(chunk, n - i);
+    DMatrixHandle d = nullptr;
+    check(XGDMatrixCreateFromMat(x.data() + i * width, m, width, std::numeric_limits<float>::quiet_NaN(), &d),
+          "building the contribution matrix");
+    DMatrixPtr dm(d);
+    const bst_ulong* shape = nullptr;
+    bst_ulong dim = 0;
+    const float* result = nullptr;
+    check(XGBoosterPredictFromDMatrix(booster_.get(), d, config.c_str(), &shape, &dim, &result),
+          fmt::format("SHAP contributions of windows {}..{}", i, i + m - 1));
+    bst_ulong total = 1;
+    for (bst_ulong k = 0; k < dim; ++k)
+      total *= shape[k];
+    if (total != m * per_row)
+      throw Error(
+          fmt::format("xgboost: contributions returned {} values for {} windows x {}", total, m, per_row));
+    std::copy(result, result + total, out.begin() + static_cast<std::ptrdiff_t>(i * per_row));
+  }
+}
+
+std::string XGBoostModel::trees_json() const {
+  if (!booster_) throw Error("xgboost: trees requested before fit or load_weights");
+  std::lock_guard lock(mutex_);
+  const std::vector<char> json = serialise(booster_.get(), "json");
+  return std::string(json.begin(), json.end());
 }
 
 void XGBoostModel::save_weights(const fs::path& dir) const {

@@ -11,6 +11,7 @@
 #include "fluxkit/core/context.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/dataset/prepare.hpp"
+#include "fluxkit/explain/run.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/models/torch_models.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
@@ -39,6 +40,7 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<XGBoostParams>{});
   fn(std::type_identity<ReconstructParams>{});
   fn(std::type_identity<EvaluateParams>{});
+  fn(std::type_identity<ExplainParams>{});
   fn(std::type_identity<ExploreParams>{});
   fn(std::type_identity<FiguresParams>{});
   fn(std::type_identity<ReportParams>{});

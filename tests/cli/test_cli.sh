@@ -259,6 +259,29 @@ expect_success "$name"
 expect_in "$name" out.txt "--train-years" "--subsample" "--validation-context" "--custom-regions" "--root" "--features"
 pass "$name"
 
+# ---- explain --------------------------------------------------------------------------------------------------
+
+name="explain --help lists the [explain] flags and the methods"
+run "$FLUXKIT" explain --help
+expect_success "$name"
+expect_in "$name" out.txt "--n-samples" "--methods" "--background-kmeans" "--timeshap-tolerance" "kernel_shap" \
+  "tree_shap_interventional" "timeshap" "attention"
+pass "$name"
+
+name="explain with an unknown method is a configuration error naming the methods"
+run "$FLUXKIT" explain --methods xgboost:shapley_magic --output-dir explain_bad
+expect_failure "$name"
+expect_in "$name" err.txt "methods" "shapley_magic" "kernel_shap"
+[[ ! -e explain_bad ]] || fail "$name" "no output directory" "$(find explain_bad)"
+pass "$name"
+
+name="explain without models or stores names every missing input and writes nothing"
+run "$FLUXKIT" explain --models nowhere/mlp --output-dir explain_bad
+expect_failure "$name"
+expect_in "$name" err.txt "missing inputs" "nowhere/mlp" "test store"
+[[ ! -e explain_bad ]] || fail "$name" "no output directory" "$(find explain_bad)"
+pass "$name"
+
 echo "$passed passed, 0 failed"
 cd /
 rm -rf "$RUN"

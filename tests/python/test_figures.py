@@ -490,3 +490,39 @@ def test_ocean_signature_figure_draws_the_table(tmp_path):
             np.testing.assert_allclose(y[np.isfinite(y)], d[col].to_numpy(), rtol=1e-12)
             assert np.isnan(y).sum() == 1  # the night between the two days breaks the line
     assert "MLP" in f.title and "2018-01-01" in f.title
+
+
+# ---- explanations ------------------------------------------------------------------------------------------------
+
+
+def test_explain_figures_draw_the_files(tmp_path):
+    """Importance bars come from importance.csv, beeswarms and attention maps from the per-sample files; a missing
+    table is named."""
+    import xarray as xr
+    from fluxkit.figures import explain
+
+    (tmp_path / "run.toml").write_text('[explain]\noutput_dir = "ex"\n')
+    run = open_run(tmp_path)
+    with pytest.raises(explain.Missing, match="importance.csv"):
+        explain.importance_bars(run, "xgboost", "tree_shap", [])
+    (tmp_path / "ex" / "xgboost").mkdir(parents=True)
+    rows = []
+    for driver, v in (("SST", 0.5), ("currents_X", 0.05)):
+        rows.append(("xgboost", "tree_shap", "e", "all", 2018, "all", driver, "all", 10, v, v * 0.9, v * 1.1))
+        for lag in range(2):
+            rows.append(("xgboost", "tree_shap", "e", "all", 2018, "all", driver, str(lag), 10, v / 2, 0, 1))
+    cols = ["model", "method", "experiment", "region", "year", "month", "driver", "lag", "n", "mean_abs_phi",
+            "ci_low", "ci_high"]
+    pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "ex" / "importance.csv", index=False)
+    f = explain.importance_bars(run, "xgboost", "tree_shap", [])
+    assert by_gid(f.fig, "importance:xgboost:tree_shap:SST").get_width() == pytest.approx(0.5)
+    assert by_gid(f.fig, "importance:xgboost:tree_shap:currents_X").get_width() == pytest.approx(0.05)
+    phi = np.array([[0.1, -0.2], [0.3, 0.0], [-0.1, 0.05]])
+    xr.Dataset({"phi": (("sample", "player"), phi), "inputs": (("sample", "column"), phi * 2)},
+               attrs={"player_names": "SST@t-0,currents_X@t-0"}).to_netcdf(
+        tmp_path / "ex" / "xgboost" / "tree_shap_e_global_2018_01.nc")
+    f = explain.beeswarm(run, "xgboost", "tree_shap", [])
+    pts = by_gid(f.fig, "beeswarm:xgboost:tree_shap:SST@t-0")
+    np.testing.assert_allclose(np.asarray(pts.get_offsets())[:, 0], phi[:, 0])
+    assert [label for label, _ in explain.explain_tasks(run)] == ["xgboost tree_shap importance",
+                                                                   "xgboost tree_shap beeswarm"]

@@ -39,7 +39,9 @@ struct FiguresParams {
     v("families", families,
       "Figure families to draw (empty = all): `maps`, `differences`, `errors`, `annual`, `seasonal`, "
       "`scatter`, `losses`, `ensemble_maps`, `ensemble_bands` (drawn only for models evaluated as "
-      "ensembles), `explore`, `signature` (the ocean signature of `fluxkit transport ocean-signature`).");
+      "ensembles), `explore`, `signature` (the ocean signature of `fluxkit transport ocean-signature`), "
+      "`explain` (`fluxkit explain`: "
+      "importance bars, beeswarms, attention maps).");
     v("scatter_bins", scatter_bins, "Bins per axis of the density scatter plots.");
   }
   void validate() const;

@@ -17,6 +17,7 @@ Families (one module each; `[figures] families` or --families selects some):
 | ensemble_bands | ensemble.py | experiment (ensembles only) | ensemble_spread.csv |
 | explore | explore.py | run (climatology), experiment (distributions, correlations) | `fluxkit explore` tables |
 | signature | signature.py | run | `fluxkit transport ocean-signature` tables |
+| explain | explain.py | model and method | `fluxkit explain`: importance.csv, per-sample netCDF files |
 
 Figures go to `[figures] output_dir` as `<name>.<format>` (PNG at `[figures] dpi`, PDF/SVG on request), with
 `figures.json`: every figure (name, family, title, caption, region, experiment, models, files, seconds) and every
@@ -37,13 +38,13 @@ from ..runconfig import ConfigError, RunConfig, RunFiles, load
 from .common import Figure, Missing, Outcome, Run, Skipped, save
 
 FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "ensemble_maps",
-            "ensemble_bands", "explore", "signature"]
+            "ensemble_bands", "explore", "signature", "explain"]
 MANIFEST = "figures.json"
 
 
 def tasks(run: Run, families: list[str]):
     """(family, label, callable(skipped) -> Figure | list[Figure]) for everything to draw."""
-    from . import ensemble, explore, losses, maps, scatter, signature, timeseries
+    from . import ensemble, explain, explore, losses, maps, scatter, signature, timeseries
 
     out = []
     # the ensemble families only for models evaluated as ensembles (a run without any has nothing to draw)
@@ -71,6 +72,10 @@ def tasks(run: Run, families: list[str]):
         out.append(("losses", "all models", lambda s: losses.loss_curves(run, s)))
     if "signature" in families and run.cfg.section("ocean_transport").get("db"):
         out.append(("signature", "ocean signature", lambda s: signature.signature_by_station(run, s)))
+    # drawn when `fluxkit explain` has run (a run without explanations has nothing to draw)
+    if "explain" in families and (explain.explain_dir(run) / "importance.csv").exists():
+        for label, fn in explain.explain_tasks(run):
+            out.append(("explain", label, fn))
     if "explore" in families:
         for label, fn in explore.exploration_tasks(run):
             out.append(("explore", label, fn))
