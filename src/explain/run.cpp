@@ -186,7 +186,7 @@ bool read_chunk(const fs::path& p, const std::string& key, Chunk& c) {
   const char* at = bytes.data() + nl + 1;
   auto get = [&](auto& v, std::size_t count) {
     v.resize(count);
-    std::memcpy(v.data(), at, count * sizeof(v[0]));
+    if (count > 0) std::memcpy(v.data(), at, count * sizeof(v[0]));  // an empty vector's data() may be null
     at += count * sizeof(v[0]);
   };
   get(c.phi, n[0]);
