@@ -2,9 +2,8 @@
 #include <spdlog/spdlog.h>
 
 #include "cli.hpp"
-#include "fluxkit/dataset/prepare.hpp"
 #include "fluxkit/explain/run.hpp"
-#include "fluxkit/training/train.hpp"
+#include "fluxkit/pipeline/stages.hpp"
 
 namespace fluxkit::cli {
 
@@ -22,16 +21,7 @@ void add_explain_command(CLI::App& app, GlobalOptions& g) {
   flags.add<ExplainParams>(cmd);
   cmd->callback([&g] {
     const Invocation inv = prepare(g, flags);
-    const auto params = inv.doc.get<ExplainParams>();
-    toml::table effective;
-    effective.insert("explain", config::to_table(params));
-    const auto summary = run_explain(params, inv.doc.get<PrepareParams>(), inv.doc.get<TrainParams>(),
-                                     inv.ctx, Provenance::make(config_hash(effective), inv.command_line));
-    spdlog::info("explain: {} files written, {} reused; {} samples computed, {} reused; under {}",
-                 summary.files_written, summary.files_reused, summary.samples_computed,
-                 summary.samples_reused, params.output_dir);
-    for (const auto& line : summary.lines)
-      spdlog::info("mean |phi| by driver, {}", line);
+    pipeline::run_explain(inv.doc, inv.ctx, inv.command_line);
   });
 }
 

@@ -26,9 +26,10 @@ import importlib
 
 __all__ = [
     "Error", "FileError", "ConfigError", "ShapeError",
-    "Config", "prepare", "train", "reconstruct", "evaluate",
+    "Config", "prepare", "train", "reconstruct", "evaluate", "explain",
     "SampleStore", "load_model", "Model",
-    "TransportOperator", "open_cache", "open_caches", "evaluation_tables", "set_log_level",
+    "TransportOperator", "open_cache", "open_caches", "evaluation_tables", "open_explanations",
+    "explanation_importance", "set_log_level",
 ]
 
 # Where each public name lives; resolved on first use, so that `import fluxkit` stays cheap and the pure-Python
@@ -37,11 +38,12 @@ _NAMES = {
     "Error": "fluxkit._core", "FileError": "fluxkit._core", "ConfigError": "fluxkit._core",
     "ShapeError": "fluxkit._core", "set_log_level": "fluxkit._core",
     "Config": "fluxkit.pipeline", "prepare": "fluxkit.pipeline", "train": "fluxkit.pipeline",
-    "reconstruct": "fluxkit.pipeline", "evaluate": "fluxkit.pipeline",
+    "reconstruct": "fluxkit.pipeline", "evaluate": "fluxkit.pipeline", "explain": "fluxkit.pipeline",
     "SampleStore": "fluxkit.stores",
     "load_model": "fluxkit.models", "Model": "fluxkit.models",
     "TransportOperator": "fluxkit.transport",
     "open_cache": "fluxkit.results", "open_caches": "fluxkit.results", "evaluation_tables": "fluxkit.results",
+    "open_explanations": "fluxkit.results", "explanation_importance": "fluxkit.results",
 }
 
 

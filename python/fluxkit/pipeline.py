@@ -115,3 +115,11 @@ def evaluate(config) -> dict:
     """``fluxkit evaluate``: the tables and fields of [evaluate]; returns the output directory, the files
     written and the summary table the command line prints."""
     return _core.run_evaluate(_config(config)._doc, command_line("evaluate"))
+
+
+def explain(config) -> dict:
+    """``fluxkit explain``: the explanations of [explain] (KernelSHAP, TreeSHAP, TimeSHAP, attention; see
+    docs/explain.md). Returns the output directory, the files and samples written or reused, and the driver
+    ranking per (model, method). Read the results with :func:`fluxkit.open_explanations` and
+    :func:`fluxkit.explanation_importance`."""
+    return _core.run_explain(_config(config)._doc, command_line("explain"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-__all__ = ["open_cache", "open_caches", "evaluation_tables"]
+__all__ = ["open_cache", "open_caches", "evaluation_tables", "open_explanations", "explanation_importance"]
 
 _CACHE = re.compile(r"^(?P<model>.+)_(?P<region>[^_]+)_reconstruction_(?P<year>\d{4})_(?P<experiment>.+)\.nc$")
 
@@ -49,3 +49,37 @@ def evaluation_tables(directory) -> dict:
     import pandas as pd
 
     return {p.stem: pd.read_csv(p) for p in sorted(Path(directory).glob("*.csv"))}
+
+
+def open_explanations(directory, model=None, method=None) -> dict:
+    """The per-sample explanation files of an [explain] output_dir as xarray Datasets (phi, base value, f(x),
+    inputs, ...; docs/explain.md), keyed by (model, file name without .nc), e.g.
+    ("mlp", "kernel_shap_experiment_1_north_atlantic_2018_07"); `model` and `method` filter."""
+    import xarray as xr
+
+    out = {}
+    for p in sorted(Path(directory).glob("*/*.nc")):
+        if model is not None and p.parent.name != model:
+            continue
+        if method is not None and _explanation_method(p.stem) != method:
+            continue
+        out[(p.parent.name, p.stem)] = xr.open_dataset(p)
+    return out
+
+
+_METHODS_LONGEST_FIRST = ("tree_shap_interventional", "kernel_shap", "tree_shap", "timeshap", "attention")
+
+
+def _explanation_method(stem):
+    return next((m for m in _METHODS_LONGEST_FIRST if stem.startswith(m + "_")), None)
+
+
+def explanation_importance(directory):
+    """importance.csv of an [explain] output_dir (mean |phi| per model, method, region, month, driver and lag,
+    with bootstrap intervals) as a pandas DataFrame."""
+    import pandas as pd
+
+    path = Path(directory) / "importance.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no importance table (run fluxkit explain first)")
+    return pd.read_csv(path)

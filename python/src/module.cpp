@@ -602,5 +602,21 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("config"), py::arg("command_line"));
 
+  m.def(
+      "run_explain",
+      [](const ConfigDoc& c, const std::string& command_line) {
+        const Context ctx = stage_setup(c);
+        const auto s = released([&] { return pipeline::run_explain(c.doc, ctx, command_line); });
+        py::dict d;
+        d["output_dir"] = c.doc.get<ExplainParams>().output_dir;
+        d["files_written"] = s.files_written;
+        d["files_reused"] = s.files_reused;
+        d["samples_computed"] = s.samples_computed;
+        d["samples_reused"] = s.samples_reused;
+        d["rankings"] = s.lines;
+        return d;
+      },
+      py::arg("config"), py::arg("command_line"));
+
   bind_transport(m);
 }

@@ -181,4 +181,19 @@ EvaluationSummary run_evaluate(const config::Document& doc, const Context& ctx,
   return summary;
 }
 
+ExplainSummary run_explain(const config::Document& doc, const Context& ctx, const std::string& command_line) {
+  const auto params = doc.get<ExplainParams>();
+  toml::table effective;
+  effective.insert("explain", config::to_table(params));
+  log_openmp_wait_policy(choose_openmp_wait_policy(1, ctx.threads, load_average()));
+  auto summary = fluxkit::run_explain(params, doc.get<PrepareParams>(), doc.get<TrainParams>(), ctx,
+                                      Provenance::make(config_hash(effective), command_line));
+  spdlog::info("explain: {} files written, {} reused; {} samples computed, {} reused; under {}",
+               summary.files_written, summary.files_reused, summary.samples_computed, summary.samples_reused,
+               params.output_dir);
+  for (const auto& line : summary.lines)
+    spdlog::info("mean |phi| by driver, {}", line);
+  return summary;
+}
+
 }  // namespace fluxkit::pipeline

@@ -11,6 +11,7 @@
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/context.hpp"
 #include "fluxkit/dataset/prepare.hpp"
+#include "fluxkit/explain/run.hpp"
 #include "fluxkit/reconstruct/reconstruct.hpp"
 #include "fluxkit/training/train.hpp"
 
@@ -38,6 +39,10 @@ std::vector<ReconstructOutcome> run_reconstruct(const config::Document& doc, con
 // `fluxkit evaluate`: the tables and fields of [evaluate]. Logs the summary.
 EvaluationSummary run_evaluate(const config::Document& doc, const Context& ctx,
                                const std::string& command_line);
+
+// `fluxkit explain`: the [explain] section's explanations (explain/run.hpp), with the wait policy chosen
+// before a network is loaded; logs the driver ranking per (model, method).
+ExplainSummary run_explain(const config::Document& doc, const Context& ctx, const std::string& command_line);
 
 // Hash of a set of effective config tables, for provenance ("fnv1a64:<hex>").
 std::string config_hash(const toml::table& effective);

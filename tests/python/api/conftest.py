@@ -76,6 +76,18 @@ experiments = ["experiment_1"]
 regions = ["global"]
 years = [2004, 2004]
 output_dir = "evaluation"
+
+[explain]
+models = ["xgboost", "mlp"]
+methods = ["xgboost:tree_shap_interventional", "mlp:kernel_shap"]
+experiment = "experiment_1"
+regions = ["global"]
+year = 2004
+months = [7]
+n_samples = 4
+background_size = 20
+background_kmeans = 0
+output_dir = "explanations"
 """
 
 
@@ -91,10 +103,10 @@ def fluxkit(*args, cwd, check=True):
 
 @pytest.fixture(scope="session")
 def ocean_run(tmp_path_factory) -> Path:
-    """A finished command-line run (synth, prepare, train, reconstruct, evaluate) of OCEAN_TOML."""
+    """A finished command-line run (synth, prepare, train, reconstruct, evaluate, explain) of OCEAN_TOML."""
     d = tmp_path_factory.mktemp("cli")
     (d / "run.toml").write_text(OCEAN_TOML)
-    for verb in ("synth", "prepare", "train", "reconstruct", "evaluate"):
+    for verb in ("synth", "prepare", "train", "reconstruct", "evaluate", "explain"):
         args = ["synth", "ocean"] if verb == "synth" else [verb]
         fluxkit(*args, "--config", "run.toml", cwd=d)
     return d

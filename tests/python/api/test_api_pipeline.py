@@ -80,6 +80,20 @@ def test_stages_equal_the_cli(ocean_run, tmp_path, chdir, caplog):
     for name in mine:
         pd.testing.assert_frame_equal(mine[name], cli[name], obj=name)
 
+    explained = fluxkit.explain(cfg)
+    assert explained["files_written"] == 2 and explained["samples_computed"] == 8
+    assert len(explained["rankings"]) == 2
+    mine, cli = fluxkit.open_explanations(d / "explanations"), fluxkit.open_explanations(ocean_run / "explanations")
+    assert sorted(mine) == sorted(cli) == [("mlp", "kernel_shap_experiment_1_global_2004_07"),
+                                            ("xgboost", "tree_shap_interventional_experiment_1_global_2004_07")]
+    for key in mine:
+        for v in ("phi", "base_value", "prediction", "inputs"):
+            np.testing.assert_array_equal(mine[key][v].values, cli[key][v].values, err_msg=f"{key}: {v}")
+    pd.testing.assert_frame_equal(fluxkit.explanation_importance(d / "explanations"),
+                                  fluxkit.explanation_importance(ocean_run / "explanations"))
+    again = fluxkit.explain(cfg)  # finished files are reused
+    assert again["files_reused"] == 2 and again["samples_computed"] == 0
+
 
 def test_result_helpers(ocean_run):
     caches = fluxkit.open_caches(ocean_run / "reconstruction")
@@ -90,4 +104,11 @@ def test_result_helpers(ocean_run):
         ("xgboost", "experiment_1", "global", 2004)}
     tables = fluxkit.evaluation_tables(ocean_run / "evaluation")
     assert all(isinstance(t, pd.DataFrame) for t in tables.values()) and tables
+    xgb = fluxkit.open_explanations(ocean_run / "explanations", method="tree_shap_interventional")
+    assert list(xgb) == [("xgboost", "tree_shap_interventional_experiment_1_global_2004_07")]
+    assert fluxkit.open_explanations(ocean_run / "explanations", method="tree_shap") == {}
+    imp = fluxkit.explanation_importance(ocean_run / "explanations")
+    assert {"model", "method", "driver", "lag", "mean_abs_phi"} <= set(imp.columns)
+    with pytest.raises(FileNotFoundError, match="importance.csv"):
+        fluxkit.explanation_importance(ocean_run)
 
