@@ -15,9 +15,9 @@ namespace fluxkit {
 void configure_torch(const Context& ctx) {
   // A training batch allocates and frees the same few hundred kilobyte to megabyte tensors again and again.
   // With glibc's defaults (dynamic mmap threshold, 128 kB trim threshold) many of them are fresh mappings,
-  // or heap top returned to the kernel, so every batch faults its pages in again: for the attention-LSTM
-  // this was more than half of an epoch, as system time. Keep such blocks on the heap and the freed heap
-  // top mapped; the memory stays with the process, which reuses it for the next batch.
+  // or heap top returned to the kernel, so every batch faults its pages in again (page faults by the hundred
+  // thousand per attention-LSTM epoch, spent as system time). Keep such blocks on the heap and the freed
+  // heap top mapped; the memory stays with the process, which reuses it for the next batch.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   if (at::get_num_threads() != ctx.threads) at::set_num_threads(ctx.threads);
