@@ -1,6 +1,4 @@
 // `fluxkit explain`: attributions of the models' predictions to their inputs (docs/explain.md).
-#include <spdlog/spdlog.h>
-
 #include "cli.hpp"
 #include "fluxkit/explain/run.hpp"
 #include "fluxkit/pipeline/stages.hpp"

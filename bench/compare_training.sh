@@ -67,4 +67,4 @@ print(f"{sys.argv[2]:16s} {int(sys.argv[3]):5d} {s['windows']:8d} | {fw:8.1f} {f
 PY
   done
 done
-echo "wall/user/sys: seconds of one epoch (fluxkit: the whole CLI run; system time in % of wall: fk sys / fk wall)"
+echo "wall/user/sys: seconds of one epoch (fluxkit: the whole CLI run); the system-time share is sys / wall"
