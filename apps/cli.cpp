@@ -14,7 +14,10 @@ std::string config_hash(const toml::table& effective) {
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.fallthrough();
-  app.add_option("-c,--config", g.config_path, "Pipeline configuration file (TOML)")
+  app.add_option("-c,--config", g.config_paths,
+                 "Pipeline configuration file (TOML); repeatable: a later file overrides the keys it sets "
+                 "(--config run.toml --config tuning/best.toml)")
+      ->allow_extra_args(false)
       ->check(CLI::ExistingFile);
   app.add_option("--verbosity", g.verbosity,
                  "Log level: trace, debug, info, warn, error, off [default: info]");
@@ -30,7 +33,8 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
 
 Invocation prepare(const GlobalOptions& g, const SectionFlags& flags) {
   Invocation inv;
-  inv.doc = g.config_path.empty() ? config::Document() : config::Document::from_file(g.config_path);
+  for (const auto& path : g.config_paths)
+    inv.doc.merge(config::Document::from_file(path));
   for (const auto& s : g.sets) {
     const auto eq = s.find('=');
     if (eq == std::string::npos) throw ConfigError("command line", s, "expected --set section.key=value");

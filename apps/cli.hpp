@@ -15,7 +15,7 @@
 namespace fluxkit::cli {
 
 struct GlobalOptions {
-  std::string config_path;
+  std::vector<std::string> config_paths;  // --config, repeatable: later files override earlier ones
   std::string verbosity;
   int threads = -1;
   std::int64_t seed = -1;
@@ -97,5 +97,6 @@ void add_explain_command(CLI::App& app, GlobalOptions& g);
 void add_explore_command(CLI::App& app, GlobalOptions& g);
 void add_ocean_transport_commands(CLI::App* transport, GlobalOptions& g);
 void add_figures_commands(CLI::App& app, GlobalOptions& g);  // `figures` and `report` (Python layer)
+void add_tune_command(CLI::App& app, GlobalOptions& g);      // `tune` (Python layer, Optuna)
 
 }  // namespace fluxkit::cli

@@ -35,6 +35,7 @@ int main(int argc, char** argv) {
   cli::add_global_options(app, global);
   cli::add_synth_commands(app, global);
   cli::add_prepare_command(app, global);
+  cli::add_tune_command(app, global);
   cli::add_train_command(app, global);
   cli::add_import_weights_command(app, global);
   cli::add_reconstruct_command(app, global);

@@ -7,13 +7,14 @@
     y_hat = model.predict(x)
 
 The API (docs/python.md):
-  configuration and stages  Config, prepare, train, reconstruct, evaluate        (fluxkit.pipeline)
+  configuration and stages  Config, prepare, train, reconstruct, evaluate, explain (fluxkit.pipeline)
+  hyper-parameter tuning    tune (Optuna studies, docs/tuning.md)              (fluxkit.tuning)
   sample stores             SampleStore                                        (fluxkit.stores)
   models                    load_model, Model                                  (fluxkit.models)
   transport                 TransportOperator (a scipy LinearOperator)         (fluxkit.transport)
   files as xarray/pandas    open_cache, open_caches, evaluation_tables         (fluxkit.results)
   errors                    Error > FileError, ConfigError, ShapeError (also a ValueError)
-Explanations (`fluxkit explain`) are not bound yet. The figures, the report and the pickle converter
+The figures, the report and the pickle converter
 (fluxkit.figures, fluxkit.report, fluxkit.convert_pickles) are pure Python and work without the extension module.
 
 The extension module is built by ``make build`` into build/python/fluxkit, next to links to these files: set
@@ -29,7 +30,7 @@ __all__ = [
     "Config", "prepare", "train", "reconstruct", "evaluate", "explain",
     "SampleStore", "load_model", "Model",
     "TransportOperator", "open_cache", "open_caches", "evaluation_tables", "open_explanations",
-    "explanation_importance", "set_log_level",
+    "explanation_importance", "set_log_level", "tune",
 ]
 
 # Where each public name lives; resolved on first use, so that `import fluxkit` stays cheap and the pure-Python
@@ -44,6 +45,7 @@ _NAMES = {
     "TransportOperator": "fluxkit.transport",
     "open_cache": "fluxkit.results", "open_caches": "fluxkit.results", "evaluation_tables": "fluxkit.results",
     "open_explanations": "fluxkit.results", "explanation_importance": "fluxkit.results",
+    "tune": "fluxkit.tuning",
 }
 
 

@@ -9,7 +9,7 @@ command line (bit for bit, provenance attributes aside: they name the Python cal
     fluxkit.reconstruct(cfg)
     fluxkit.evaluate(cfg)
 
-Explanations (``fluxkit explain``) are not bound yet: run the command line for them.
+Explanations: ``fluxkit.explain(cfg)``; tuning: ``fluxkit.tune(cfg)`` (fluxkit.tuning).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from ._common import _core, command_line
 
-__all__ = ["Config", "prepare", "train", "reconstruct", "evaluate"]
+__all__ = ["Config", "prepare", "train", "reconstruct", "evaluate", "explain"]
 
 
 def _toml_value(value: Any) -> str:
@@ -38,13 +38,20 @@ def _toml_value(value: Any) -> str:
 class Config:
     """A pipeline configuration (the TOML file of ``fluxkit --config``), with overrides.
 
-    ``Config()`` is every key at its default; ``Config(path)`` reads a file; ``Config.from_string(text)`` a string.
+    ``Config()`` is every key at its default; ``Config(path)`` reads a file; ``Config([base, tuned])`` reads
+    several, a later file overriding the keys it sets (as ``--config base --config tuned``);
+    ``Config.from_string(text)`` a string.
     Keys are checked when a stage runs, or by ``check()``: an unknown section or key, or a value of the wrong
     type, raises ``fluxkit.ConfigError`` with the message the command line prints.
     """
 
     def __init__(self, path=None, *, _doc=None):
-        self._doc = _doc if _doc is not None else _core.Config(None if path is None else str(path))
+        if _doc is None:
+            paths = [path] if path is None or not isinstance(path, (list, tuple)) else list(path)
+            _doc = _core.Config(None if paths[0] is None else str(paths[0]))
+            for p in paths[1:]:
+                _doc.merge_file(str(p))
+        self._doc = _doc
 
     @classmethod
     def from_string(cls, text: str, source: str = "<string>") -> "Config":
@@ -62,6 +69,10 @@ class Config:
     def check(self) -> None:
         """Checks every section; ConfigError naming the key."""
         self._doc.check()
+
+    def effective_toml(self) -> str:
+        """The effective configuration as TOML text (what ``fluxkit config show`` prints)."""
+        return self._doc.effective_toml()
 
     def effective(self) -> dict:
         """The effective configuration, every key with its default filled in (as ``fluxkit config show``)."""

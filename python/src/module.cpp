@@ -495,6 +495,12 @@ PYBIND11_MODULE(_core, m) {
       .def("set_value",
            [](ConfigDoc& c, const std::string& key, const std::string& text) { c.doc.set_value(key, text); })
       .def("copy", [](const ConfigDoc& c) { return ConfigDoc{c.doc}; })
+      .def(
+          "merge_file",
+          [](ConfigDoc& c, const std::filesystem::path& path) {
+            c.doc.merge(config::Document::from_file(path));
+          },
+          py::arg("path"), "Lays a TOML file over the configuration (as a second --config).")
       .def_property_readonly("source", [](const ConfigDoc& c) { return c.doc.source(); })
       .def("check",
            [](const ConfigDoc& c) {
@@ -566,6 +572,48 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("config"), py::arg("command_line"), py::arg("resume") = false,
       py::arg("callback") = py::none());
+  // Tuning (python/fluxkit/tuning.py): the stores opened once per worker, then one in-process fit per trial.
+  py::class_<pipeline::TrainingStores>(m, "TrainingStores",
+                                       "The training and validation stores of a configuration, opened once.")
+      .def_property_readonly("train_windows",
+                             [](const pipeline::TrainingStores& s) { return s.train->windows(); })
+      .def_property_readonly("validation_windows",
+                             [](const pipeline::TrainingStores& s) { return s.validation->windows(); });
+  m.def(
+      "open_training_stores",
+      [](const ConfigDoc& c) {
+        (void)stage_setup(c);
+        return released([&] { return pipeline::open_training_stores(c.doc); });
+      },
+      py::arg("config"));
+  m.def(
+      "fit_trial",
+      [](const ConfigDoc& c, const std::string& type, const pipeline::TrainingStores& stores,
+         py::object callback) {
+        const Context ctx = stage_setup(c);
+        EpochCallback on_epoch;
+        if (!callback.is_none())
+          on_epoch = [&callback](const EpochRecord& r) {
+            py::gil_scoped_acquire gil;
+            flush_log();
+            const py::object keep = callback(record_dict(r));
+            return keep.is_none() || PyObject_IsTrue(keep.ptr()) == 1;
+          };
+        const FitResult fit =
+            released([&] { return pipeline::fit_trial(c.doc, type, stores, ctx, on_epoch); });
+        py::list history;
+        for (const auto& r : fit.history)
+          history.append(record_dict(r));
+        py::dict d;
+        d["history"] = history;
+        d["best_epoch"] = fit.best_epoch;
+        d["best_validation_loss"] = fit.best_validation_loss;
+        d["stop_reason"] = fit.stop_reason;
+        return d;
+      },
+      py::arg("config"), py::arg("model"), py::arg("stores"), py::arg("callback") = py::none(),
+      "Trains one model of the configuration's [model.<type>] on `stores` without writing any file; "
+      "callback(record) after every epoch (XGBoost: round), False stops.");
   m.def(
       "run_reconstruct",
       [](const ConfigDoc& c, const std::string& command_line, bool force) {

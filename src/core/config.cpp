@@ -297,7 +297,62 @@ std::set<std::string>& sections() {
   static std::set<std::string> s;
   return s;
 }
+std::set<std::string>& open_sections() {
+  static std::set<std::string> s;
+  return s;
+}
+// Whether `dotted` is an open section or lies inside one.
+bool in_open_section(std::string_view dotted) {
+  for (const auto& s : open_sections())
+    if (dotted == s || (dotted.size() > s.size() && dotted.starts_with(s) && dotted[s.size()] == '.'))
+      return true;
+  return false;
+}
+void merge_tables(toml::table& into, const toml::table& over) {
+  for (const auto& [k, v] : over) {
+    toml::node* mine = into.get(k.str());
+    if (mine != nullptr && mine->is_table() && v.is_table()) {
+      merge_tables(*mine->as_table(), *v.as_table());
+      continue;
+    }
+    v.visit([&](const auto& value) { into.insert_or_assign(k.str(), value); });
+  }
+}
 }  // namespace
+
+void Document::merge(const Document& over) {
+  merge_tables(root_, over.root_);
+  source_ = source_ == "<defaults>" ? over.source_ : source_ + " + " + over.source_;
+}
+
+void Document::register_open_section(std::string_view name) {
+  open_sections().emplace(name);
+}
+
+std::string Document::open_sections_toml() const {
+  toml::table out;
+  for (const auto& s : open_sections()) {
+    const toml::table* t = find_section(s);
+    if (t == nullptr || t->empty()) continue;
+    // Rebuild the path a.b.c so the formatter writes full [a.b.c.<model>] headers.
+    toml::table wrapped = *t;
+    std::string_view rest = s;
+    std::vector<std::string_view> parts;
+    for (std::size_t pos; (pos = rest.find('.')) != std::string_view::npos; rest.remove_prefix(pos + 1))
+      parts.push_back(rest.substr(0, pos));
+    parts.push_back(rest);
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+      toml::table parent;
+      parent.insert(*it, std::move(wrapped));
+      wrapped = std::move(parent);
+    }
+    merge_tables(out, wrapped);
+  }
+  if (out.empty()) return "";
+  std::ostringstream os;
+  os << out << "\n";
+  return os.str();
+}
 
 Document Document::from_file(const std::filesystem::path& path) {
   try {
@@ -343,6 +398,7 @@ const std::set<std::string>& Document::registered_sections() {
 }
 
 bool Document::is_section_prefix(std::string_view dotted) {
+  if (in_open_section(dotted)) return true;
   for (const auto& s : sections()) {
     if (s.size() > dotted.size() && s.compare(0, dotted.size(), dotted) == 0 && s[dotted.size()] == '.')
       return true;
@@ -428,6 +484,7 @@ void Document::check_sections() const {
     for (const auto& [k, v] : *t) {
       std::string child = config::join_key(path, k.str());
       if (v.is_table()) {
+        if (in_open_section(child)) continue;  // checked by the layer that owns it
         if (sections().contains(child) || is_section_prefix(child)) {
           stack.emplace_back(child, v.as_table());
         } else if (!is_section) {

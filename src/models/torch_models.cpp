@@ -275,7 +275,8 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
   module().to(device);
   torch::optim::Adam optimizer(module().parameters(),
                                torch::optim::AdamOptions(fit_.learning_rate).weight_decay(fit_.weight_decay));
-  fs::create_directories(options.work_dir);
+  const bool files = !options.work_dir.empty();
+  if (files) fs::create_directories(options.work_dir);
   const fs::path checkpoint = options.work_dir / "checkpoint.pt";
   const fs::path losses = options.work_dir / "losses.csv";
 
@@ -296,7 +297,7 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
   };
   auto generator = at::detail::getDefaultCPUGenerator();
 
-  if (options.resume && fs::exists(checkpoint)) {
+  if (files && options.resume && fs::exists(checkpoint)) {
     torch::serialize::InputArchive a;
     a.load_from(checkpoint.string());
     torch::NoGradGuard no_grad;
@@ -383,31 +384,34 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
     spdlog::info("{}: epoch {}/{} train {:.6g} validation {:.6g}{} ({:.1f} s)", type_, epoch, fit_.max_epochs,
                  sum / static_cast<double>(count), val, improved ? " (best)" : "", seconds);
 
-    std::string csv = "epoch,train_loss,validation_loss,seconds\n";
-    for (const auto& r : result.history)
-      csv += fmt::format("{},{:.9g},{:.9g},{}\n", r.epoch, r.train_loss, r.validation_loss,
-                         seconds_for_file(r.seconds));
-    write_text_atomic(losses, csv);
-    {
-      torch::serialize::OutputArchive a;
-      const auto params = module().parameters();
-      for (std::size_t i = 0; i < params.size(); ++i) {
-        a.write(fmt::format("param.{}", i), params[i].detach().to(torch::kCPU));
-        a.write(fmt::format("best.{}", i), best[i]);
+    if (files) {  // the loss table and a checkpoint to resume from
+      std::string csv = "epoch,train_loss,validation_loss,seconds\n";
+      for (const auto& r : result.history)
+        csv += fmt::format("{},{:.9g},{:.9g},{}\n", r.epoch, r.train_loss, r.validation_loss,
+                           seconds_for_file(r.seconds));
+      write_text_atomic(losses, csv);
+      {
+        torch::serialize::OutputArchive a;
+        const auto params = module().parameters();
+        for (std::size_t i = 0; i < params.size(); ++i) {
+          a.write(fmt::format("param.{}", i), params[i].detach().to(torch::kCPU));
+          a.write(fmt::format("best.{}", i), best[i]);
+        }
+        save_adam(a, optimizer, params);
+        a.write("state", torch::tensor({static_cast<double>(epoch), static_cast<double>(result.best_epoch),
+                                        static_cast<double>(no_improve), result.best_validation_loss},
+                                       torch::kFloat64));
+        std::vector<double> hist;
+        for (const auto& h : result.history)
+          hist.insert(hist.end(), {static_cast<double>(h.epoch), h.train_loss, h.validation_loss,
+                                   reproducible_files() ? 0.0 : h.seconds});
+        a.write("history",
+                torch::from_blob(hist.data(), {static_cast<std::int64_t>(result.history.size()), 4},
+                                 torch::kFloat64)
+                    .clone());
+        a.write("rng", generator.get_state());
+        save_archive(a, checkpoint);
       }
-      save_adam(a, optimizer, params);
-      a.write("state", torch::tensor({static_cast<double>(epoch), static_cast<double>(result.best_epoch),
-                                      static_cast<double>(no_improve), result.best_validation_loss},
-                                     torch::kFloat64));
-      std::vector<double> hist;
-      for (const auto& h : result.history)
-        hist.insert(hist.end(), {static_cast<double>(h.epoch), h.train_loss, h.validation_loss,
-                                 reproducible_files() ? 0.0 : h.seconds});
-      a.write("history", torch::from_blob(hist.data(), {static_cast<std::int64_t>(result.history.size()), 4},
-                                          torch::kFloat64)
-                             .clone());
-      a.write("rng", generator.get_state());
-      save_archive(a, checkpoint);
     }
     if (options.on_epoch && !options.on_epoch(result.history.back())) {
       result.stop_reason = "callback";

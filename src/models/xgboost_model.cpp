@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -325,8 +326,11 @@ FitResult XGBoostModel::fit(const SampleStore& train, const SampleStore& validat
 
   const DMatrixPtr dtrain = load_matrix(train, shape_, ctx);
   const DMatrixPtr dval = load_matrix(validation, shape_, ctx);
-  fs::create_directories(options.work_dir);
-  LossLog log(options.work_dir);
+  std::optional<LossLog> log;  // none without a work directory (tuning trials)
+  if (!options.work_dir.empty()) {
+    fs::create_directories(options.work_dir);
+    log.emplace(options.work_dir);
+  }
   spdlog::info("xgboost: {} training and {} validation windows of {} columns; {} booster, up to {} rounds",
                train.windows(), validation.windows(), shape_.flat_width(), p.booster, p.n_estimators);
 
@@ -377,7 +381,7 @@ FitResult XGBoostModel::fit(const SampleStore& train, const SampleStore& validat
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const EpochRecord record{round + 1, train_rmse * train_rmse, val_rmse * val_rmse, seconds};
     result.history.push_back(record);
-    log.add(record);
+    if (log) log->add(record);
     if (record.validation_loss < result.best_validation_loss) {
       result.best_validation_loss = record.validation_loss;
       result.best_epoch = record.epoch;
@@ -414,7 +418,7 @@ FitResult XGBoostModel::fit(const SampleStore& train, const SampleStore& validat
   booster_ = (!best_snapshot.empty() && !last) ? deserialise(best_snapshot) : slice(h, keep);
   rounds_ = keep;
   threads_ = 0;
-  log.commit();
+  if (log) log->commit();
   spdlog::info("xgboost: stopped after {} rounds ({}); keeping {} rounds, validation MSE {:.6g}",
                result.history.size(), result.stop_reason, keep, result.best_validation_loss);
   return result;

@@ -20,6 +20,7 @@
 #include "fluxkit/synth/ocean.hpp"
 #include "fluxkit/training/train.hpp"
 #include "fluxkit/transport/ocean.hpp"
+#include "fluxkit/tuning/tune.hpp"
 
 namespace fluxkit::pipeline {
 
@@ -38,6 +39,7 @@ void for_each_section(Fn&& fn) {
   fn(std::type_identity<LstmParams>{});
   fn(std::type_identity<AttentionLstmParams>{});
   fn(std::type_identity<XGBoostParams>{});
+  fn(std::type_identity<TuneParams>{});
   fn(std::type_identity<ReconstructParams>{});
   fn(std::type_identity<EvaluateParams>{});
   fn(std::type_identity<ExplainParams>{});
@@ -50,6 +52,8 @@ void for_each_section(Fn&& fn) {
 
 void register_sections() {
   for_each_section([](auto tag) { config::register_section<typename decltype(tag)::type>(); });
+  // [tune.space.<model>]: search spaces, checked by the tuning driver (python/fluxkit/tuning.py).
+  config::Document::register_open_section("tune.space");
 }
 
 std::string config_docs_markdown() {
@@ -75,6 +79,7 @@ std::string effective_config_toml(const config::Document& doc) {
     using P = typename decltype(tag)::type;
     os << "[" << P::kSection << "]\n" << config::to_table(doc.get<P>()) << "\n\n";
   });
+  os << doc.open_sections_toml();
   return os.str();
 }
 

@@ -57,9 +57,7 @@ std::vector<StoreSummary> run_prepare(const config::Document& doc, const Context
   return stores;
 }
 
-std::vector<TrainedModel> run_train(const config::Document& doc, const Context& ctx,
-                                    const std::string& command_line, bool resume, const Communicator& mpi,
-                                    const TaskEpochCallback& on_epoch) {
+TrainingStores open_training_stores(const config::Document& doc) {
   const auto params = doc.get<TrainParams>();
   const auto prep = doc.get<PrepareParams>();
   const std::filesystem::path train_path =
@@ -67,17 +65,13 @@ std::vector<TrainedModel> run_train(const config::Document& doc, const Context& 
   const std::filesystem::path val_path = params.validation_store.empty()
                                              ? prep.validation_path()
                                              : std::filesystem::path(params.validation_store);
-  std::map<std::string, toml::table> hyper;
-  for (const auto& m : params.models)
-    hyper[m] = model_hyper_parameters(doc, m);
-  toml::table effective;
-  effective.insert("train", config::to_table(params));
-  for (const auto& m : params.models)
-    effective.insert("model." + m, hyper.at(m));
-  effective.insert("seed", static_cast<std::int64_t>(ctx.seed));
-  const auto prov = Provenance::make(config_hash(effective), command_line);
-
-  const SampleStore train(train_path), validation(val_path);
+  for (const auto& p : {train_path, val_path})
+    if (!std::filesystem::exists(p))
+      throw FileError(
+          p.string(), "",
+          fmt::format("sample store not found: run `fluxkit prepare --config {}` first", doc.source()));
+  TrainingStores stores{std::make_unique<SampleStore>(train_path), std::make_unique<SampleStore>(val_path)};
+  const SampleStore& train = *stores.train;
   const auto features = doc.get<DataParams>().features;
   if (train.header().features != features)
     throw Error(
@@ -88,6 +82,34 @@ std::vector<TrainedModel> run_train(const config::Document& doc, const Context& 
     throw Error(fmt::format("{}: window {} / lead {} differ from [prepare] window {} / lead {} of {}",
                             train_path.string(), train.window(), train.header().lead, prep.window, prep.lead,
                             doc.source()));
+  return stores;
+}
+
+FitResult fit_trial(const config::Document& doc, std::string_view type, const TrainingStores& stores,
+                    const Context& ctx, const EpochCallback& on_epoch) {
+  const auto model =
+      make_model(std::string(type), InputShape::of(*stores.train), model_hyper_parameters(doc, type));
+  TrainOptions options{{}, false, doc.get<TrainParams>().model_seed(ctx)};
+  options.on_epoch = on_epoch;
+  return model->fit(*stores.train, *stores.validation, options, ctx);
+}
+
+std::vector<TrainedModel> run_train(const config::Document& doc, const Context& ctx,
+                                    const std::string& command_line, bool resume, const Communicator& mpi,
+                                    const TaskEpochCallback& on_epoch) {
+  const auto params = doc.get<TrainParams>();
+  std::map<std::string, toml::table> hyper;
+  for (const auto& m : params.models)
+    hyper[m] = model_hyper_parameters(doc, m);
+  toml::table effective;
+  effective.insert("train", config::to_table(params));
+  for (const auto& m : params.models)
+    effective.insert("model." + m, hyper.at(m));
+  effective.insert("seed", static_cast<std::int64_t>(ctx.seed));
+  const auto prov = Provenance::make(config_hash(effective), command_line);
+
+  const TrainingStores stores = open_training_stores(doc);
+  const SampleStore &train = *stores.train, &validation = *stores.validation;
   if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
   log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads, load_average()));
   spdlog::info("training windows {} ({} cells), validation windows {} ({} cells)", train.windows(),

@@ -120,6 +120,10 @@ class Document {
   // A document whose section `section` is `table` (e.g. hyper-parameters stored in a model artifact).
   static Document from_section(std::string_view section, const toml::table& table, std::string source);
 
+  // Lays `over` on top of this document, key by key (`fluxkit --config base.toml --config tuned.toml`): a key
+  // of `over` replaces the same key here, tables merge, everything else is kept. The source names both.
+  void merge(const Document& over);
+
   // The file name, "+ command line" once flags or --set changed it: where errors send the user.
   const std::string& source() const { return source_; }
   const toml::table& table() const { return root_; }
@@ -168,6 +172,12 @@ class Document {
   // Registers the sections that exist, so check_sections() can reject unknown tables such as a misspelt
   // "[synht.ocean]". Every section must be registered before it is checked.
   static void register_section(std::string_view name);
+  // An open section holds tables whose keys belong to another layer (the search spaces of
+  // `[tune.space.<model>]` are read and checked by the Python tuning driver): check_sections() accepts any
+  // table under it, and effective configurations carry it verbatim (open_sections_toml).
+  static void register_open_section(std::string_view name);
+  // The open sections present in this document, as TOML text with full [a.b.c] headers ("" if none).
+  std::string open_sections_toml() const;
   static const std::set<std::string>& registered_sections();
   // Throws ConfigError for a table or a top-level key that belongs to no registered section.
   void check_sections() const;

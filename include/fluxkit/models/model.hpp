@@ -49,8 +49,10 @@ using EpochCallback = std::function<bool(const EpochRecord&)>;
 
 // Options of the fit loop shared by every model ([train] section).
 struct TrainOptions {
-  std::filesystem::path work_dir;  // checkpoints and the per-epoch CSV go here
-  bool resume = false;             // continue from the last checkpoint in work_dir
+  // Checkpoints and the per-epoch CSV go here; empty = none (tuning trials: a trial that dies is retried from
+  // its first epoch, and writing ~3 copies of the weights every epoch would be most of a short trial's cost).
+  std::filesystem::path work_dir;
+  bool resume = false;  // continue from the last checkpoint in work_dir
   std::uint64_t seed = 42;
   EpochCallback on_epoch = {};  // empty = none (hyper-parameter tuning uses it to prune and to watch)
 };

@@ -3,7 +3,9 @@
 // and the Python binding produce the same files from the same configuration.
 #pragma once
 
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "fluxkit/analysis/evaluate.hpp"
@@ -23,6 +25,21 @@ Context stage_context(const config::Document& doc);
 // `fluxkit prepare`: the sample stores of [prepare] and [data]. Logs the table of stores.
 std::vector<StoreSummary> run_prepare(const config::Document& doc, const Context& ctx,
                                       const std::string& command_line);
+
+// The training and validation stores of [train] (default: [prepare]'s), opened once and checked against
+// the configuration ([data] features, [prepare] window and lead): what run_train and every tuning trial
+// train on. A missing store is a FileError naming it and saying to run `fluxkit prepare`.
+struct TrainingStores {
+  std::unique_ptr<SampleStore> train, validation;
+};
+TrainingStores open_training_stores(const config::Document& doc);
+
+// One tuning trial: a model of type `type` with the hyper-parameters of doc's [model.<type>] (checked like
+// every section), trained on `stores` with the [train] seed and ctx.threads, writing no file (no artifact,
+// checkpoint or loss table). on_epoch as in TrainOptions; a diverging trial returns a stop_reason starting
+// with "non-finite".
+FitResult fit_trial(const config::Document& doc, std::string_view type, const TrainingStores& stores,
+                    const Context& ctx, const EpochCallback& on_epoch);
 
 // `fluxkit train`: the models of [train] on its stores (checked against [data] features and [prepare]
 // window/lead), this rank's tasks of `comm`; on rank 0 the table of validation MSEs against the two baselines

@@ -1,0 +1,273 @@
+"""The studies: Optuna storage, sampler and pruner from [tune], the objective (one in-process fluxkit training
+per trial, reporting every epoch or every N boosting rounds), the worker loop and the result files."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .space import Param, SpaceError, model_space, sample, values_of_params
+
+log = logging.getLogger("fluxkit.tune")
+
+FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+class TuneError(RuntimeError):
+    """A tuning set-up that cannot run (storage, space, data); raised before any trial starts."""
+
+
+class TrialDiverged(RuntimeError):
+    """The training of a trial produced a non-finite loss: the trial is recorded as failed."""
+
+
+def _optuna():
+    import warnings
+
+    import optuna  # Debian's python3-optuna; imported on use so `fluxkit --help` never pays for it
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # heartbeats, fail_stale_trials and the retry callback are marked experimental in Optuna 3.1
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna
+
+
+@dataclass
+class Settings:
+    """[tune] with its search spaces resolved and checked."""
+    tune: dict
+    spaces: dict[str, dict[str, Param]]
+    storage_url: str
+    output_dir: Path
+    run_seed: int
+    threads: int  # [run] threads, 0 = all cores
+
+    @property
+    def sampler_seed(self) -> int:
+        seed = int(self.tune["sampler_seed"])
+        return seed if seed >= 0 else self.run_seed
+
+    def study_name(self, model: str) -> str:
+        return f"{self.tune['study_prefix']}{model}"
+
+
+def settings(cfg) -> Settings:
+    """Reads and checks [tune] and [tune.space.*] of a fluxkit.Config (SpaceError naming the key)."""
+    eff = cfg.effective()
+    tune = eff["tune"]
+    overrides = tune.get("space", {}) or {}
+    spaces = {}
+    # every space given is checked, also those of models not tuned this time (a typo shows at once)
+    for model in list(tune["models"]) + [m for m in overrides if m not in tune["models"]]:
+        if not isinstance(overrides.get(model, {}), dict):
+            raise SpaceError(f"tune.space.{model}: expected a table ([tune.space.{model}])")
+        section = eff["model"].get(model, {})
+        space = model_space(model, overrides.get(model), set(section))
+        if model in tune["models"]:
+            spaces[model] = space
+    out = Path(tune["output_dir"])
+    url = tune["storage"] or f"sqlite:///{out / 'studies.db'}"
+    return Settings(tune, spaces, url, out, int(eff["run"]["seed"]), int(eff["run"]["threads"]))
+
+
+def open_storage(s: Settings):
+    """The RDB storage with heartbeats (a killed worker's trial is failed and retried); TuneError when the URL
+    cannot be reached."""
+    optuna = _optuna()
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+    url = s.storage_url
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///"):])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TuneError(f"tune.storage: cannot create the directory of {path}: {e}") from e
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}  # several local workers share the file
+    else:
+        kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    hb = int(s.tune["heartbeat_seconds"])
+    retries = int(s.tune["max_retries"])
+    try:
+        return RDBStorage(url, heartbeat_interval=hb, grace_period=2 * hb,
+                          failed_trial_callback=RetryFailedTrialCallback(max_retry=retries) if retries > 0 else None,
+                          **kwargs)
+    except ImportError as e:
+        raise TuneError(f"tune.storage '{url}': the database driver is missing ({e}); PostgreSQL needs Debian's "
+                        "python3-psycopg2 (scripts/install-deps)") from e
+    except Exception as e:  # sqlalchemy's OperationalError and friends: name the URL, not a stack
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TuneError(f"tune.storage '{url}' cannot be reached: {first}") from e
+
+
+def make_sampler(s: Settings, worker: int):
+    optuna = _optuna()
+    seed = s.sampler_seed + worker
+    if s.tune["sampler"] == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def make_pruner(s: Settings):
+    optuna = _optuna()
+    t = s.tune
+    kind = t["pruner"]
+    if kind == "none":
+        return optuna.pruners.NopPruner()
+    if kind == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=int(t["pruner_startup_trials"]),
+                                           n_warmup_steps=int(t["pruner_warmup_steps"]))
+    if kind == "percentile":
+        return optuna.pruners.PercentilePruner(float(t["pruner_percentile"]),
+                                               n_startup_trials=int(t["pruner_startup_trials"]),
+                                               n_warmup_steps=int(t["pruner_warmup_steps"]))
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1)
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1)
+
+
+def load_study(s: Settings, storage, model: str, worker: int = 0):
+    optuna = _optuna()
+    return optuna.create_study(study_name=s.study_name(model), storage=storage, direction="minimize",
+                               sampler=make_sampler(s, worker), pruner=make_pruner(s), load_if_exists=True)
+
+
+def finished_trials(study) -> int:
+    """Trials that count towards n_trials: complete, pruned, and failed ones that will not be retried."""
+    from optuna.storages import RetryFailedTrialCallback
+
+    n = 0
+    retried_numbers = set()
+    for t in study.get_trials(deepcopy=False):
+        r = RetryFailedTrialCallback.retried_trial_number(t)
+        if r is not None:
+            retried_numbers.add(r)
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name in FINISHED and not (t.state.name == "FAIL" and t.number in retried_numbers):
+            n += 1
+    return n
+
+
+@dataclass
+class WorkerReport:
+    """What one worker process did, per model."""
+    worker: str
+    trials: dict[str, list[int]] = field(default_factory=dict)  # model -> numbers of the trials it ran
+
+
+def trial_config(cfg, s: Settings, model: str, values: dict, threads: int):
+    """The configuration of one trial: the run's, with the sampled values in [model.<model>], the trial's epoch
+    budget, the worker's threads and quieter logs."""
+    c = cfg.copy()
+    for k, v in values.items():
+        c.set(f"model.{model}.{k}", v)
+    if model != "xgboost":
+        c.set(f"model.{model}.max_epochs", int(s.tune["max_epochs"]))
+        c.set(f"model.{model}.patience", int(s.tune["patience"]))
+    c.set("run.threads", int(threads))
+    if c.get("run.verbosity") == "info":
+        c.set("run.verbosity", "warn")  # one line per trial from the tuner instead of one per epoch
+    return c
+
+
+def objective_for(cfg, s: Settings, model: str, stores, threads: int, worker_id: str):
+    from .._common import _core
+
+    optuna = _optuna()
+    every = int(s.tune["xgboost_report_every"]) if model == "xgboost" else 1
+
+    def objective(trial):
+        values = sample(trial, model, s.spaces[model])
+        c = trial_config(cfg, s, model, values, threads)
+        pruned = {"at": None}
+
+        def on_epoch(record):
+            step = int(record["epoch"])
+            if step % every:
+                return True
+            value = float(record["validation_loss"])
+            if not math.isfinite(value):
+                return True  # the fit stops on its own and reports the divergence
+            trial.report(value, step)
+            if trial.should_prune():
+                pruned["at"] = step
+                return False
+            return True
+
+        fit = _core.fit_trial(c._doc, model, stores, on_epoch)
+        history = fit["history"]
+        reason = fit["stop_reason"] if pruned["at"] is None else f"pruned after step {pruned['at']}"
+        # one write to the storage for all of them (each attribute is a transaction)
+        trial.set_user_attr("fluxkit", {"epochs": len(history), "best_epoch": int(fit["best_epoch"]),
+                                        "train_seconds": round(sum(r["seconds"] for r in history), 6),
+                                        "stop_reason": reason, "worker": worker_id})
+        if fit["stop_reason"].startswith("non-finite"):
+            raise TrialDiverged(f"{model} trial {trial.number}: {fit['stop_reason']}")
+        best = float(fit["best_validation_loss"])
+        if not math.isfinite(best):
+            raise TrialDiverged(f"{model} trial {trial.number}: no finite validation loss")
+        if pruned["at"] is not None:
+            raise optuna.TrialPruned(f"pruned at step {pruned['at']}")
+        return best
+
+    return objective
+
+
+def run_worker(cfg, s: Settings, worker: int = 0, workers: int = 1, max_trials: int | None = None,
+               deadline: float | None = None) -> WorkerReport:
+    """Runs trials of every model of [tune] until each study holds n_trials finished trials, the deadline
+    passes or this worker has run max_trials trials (per model). Threads: [run] threads split over `workers`."""
+    from .._common import _core
+
+    optuna = _optuna()
+    storage = open_storage(s)
+    stores = _core.open_training_stores(cfg._doc)
+    cores = s.threads if s.threads > 0 else (os.cpu_count() or 1)
+    threads = max(1, cores // workers)
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    report = WorkerReport(worker_id)
+    target = int(s.tune["n_trials"])
+
+    def on_trial(study, t):
+        report.trials.setdefault(study.study_name.removeprefix(s.tune["study_prefix"]), []).append(t.number)
+        value = "-" if t.value is None else f"{t.value:.6g}"
+        info = t.user_attrs.get("fluxkit", {})
+        extra = info.get("stop_reason", "")
+        log.info("%s trial %d: %s, validation MSE %s, %s epochs/rounds, %.1f s%s", study.study_name, t.number,
+                 t.state.name.lower(), value, info.get("epochs", "?"),
+                 t.duration.total_seconds() if t.duration else float("nan"),
+                 f" ({extra})" if extra and t.state.name != "COMPLETE" else "")
+
+    for model in s.tune["models"]:
+        study = load_study(s, storage, model, worker)
+        objective = objective_for(cfg, s, model, stores, threads, worker_id)
+        ran = 0
+        while True:
+            optuna.storages.fail_stale_trials(study)
+            done = finished_trials(study)
+            if done >= target:
+                log.info("study %s holds %d of %d trials", study.study_name, done, target)
+                break
+            if max_trials is not None and ran >= max_trials:
+                break
+            if deadline is not None and time.time() >= deadline:
+                log.info("time budget reached: %s stops with %d of %d trials", study.study_name, done, target)
+                return report
+            study.optimize(objective, n_trials=1, catch=(TrialDiverged,), callbacks=[on_trial],
+                           gc_after_trial=False)
+            ran += 1
+    return report
+
+
+def check_ready(cfg, s: Settings) -> None:
+    """Everything that can fail before a trial, checked before any starts: storage, stores."""
+    from .._common import _core
+
+    open_storage(s)
+    _core.open_training_stores(cfg._doc)
