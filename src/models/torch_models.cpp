@@ -422,7 +422,8 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
       break;
     }
   }
-  if (best.empty()) throw Error(fmt::format("{}: no epoch finished with a finite validation loss", type_));
+  if (best.empty())
+    throw DivergedError(fmt::format("{}: no epoch finished with a finite validation loss", type_));
   restore_best();
   module().eval();
   return result;

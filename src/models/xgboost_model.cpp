@@ -406,7 +406,7 @@ FitResult XGBoostModel::fit(const SampleStore& train, const SampleStore& validat
       break;
     }
   }
-  if (result.history.empty()) throw Error("xgboost: no boosting round finished with a finite loss");
+  if (result.history.empty()) throw DivergedError("xgboost: no boosting round finished with a finite loss");
 
   // Early stopping off: the model of the last round is kept, as the seed does.
   if (patience == 0 && finite) {

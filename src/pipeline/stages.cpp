@@ -1,6 +1,7 @@
 #include "fluxkit/pipeline/stages.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -91,7 +92,14 @@ FitResult fit_trial(const config::Document& doc, std::string_view type, const Tr
       make_model(std::string(type), InputShape::of(*stores.train), model_hyper_parameters(doc, type));
   TrainOptions options{{}, false, doc.get<TrainParams>().model_seed(ctx)};
   options.on_epoch = on_epoch;
-  return model->fit(*stores.train, *stores.validation, options, ctx);
+  try {
+    return model->fit(*stores.train, *stores.validation, options, ctx);
+  } catch (const DivergedError& e) {
+    FitResult diverged;
+    diverged.best_validation_loss = std::numeric_limits<double>::infinity();
+    diverged.stop_reason = fmt::format("non-finite loss from the start ({})", e.what());
+    return diverged;
+  }
 }
 
 std::vector<TrainedModel> run_train(const config::Document& doc, const Context& ctx,

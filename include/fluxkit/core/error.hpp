@@ -44,4 +44,11 @@ class ConfigError : public Error {
   std::string key_;
 };
 
+// A training that produced no finite loss at all (diverged from its first epoch or boosting round). A tuning
+// trial records it as failed and the study goes on; `fluxkit train` reports it like any error.
+class DivergedError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace fluxkit

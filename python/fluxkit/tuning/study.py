@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -94,16 +95,40 @@ def open_storage(s: Settings):
         kwargs["engine_kwargs"] = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
     hb = int(s.tune["heartbeat_seconds"])
     retries = int(s.tune["max_retries"])
-    try:
-        return RDBStorage(url, heartbeat_interval=hb, grace_period=2 * hb,
-                          failed_trial_callback=RetryFailedTrialCallback(max_retry=retries) if retries > 0 else None,
-                          **kwargs)
-    except ImportError as e:
-        raise TuneError(f"tune.storage '{url}': the database driver is missing ({e}); PostgreSQL needs Debian's "
-                        "python3-psycopg2 (scripts/install-deps)") from e
-    except Exception as e:  # sqlalchemy's OperationalError and friends: name the URL, not a stack
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TuneError(f"tune.storage '{url}' cannot be reached: {first}") from e
+    key = (url, hb, retries)
+    if key in _STORAGES:
+        return _STORAGES[key]
+    import sqlalchemy.exc
+
+    for attempt in range(5):
+        try:
+            storage = RDBStorage(url, heartbeat_interval=hb, grace_period=2 * hb,
+                                 failed_trial_callback=RetryFailedTrialCallback(max_retry=retries) if retries else None,
+                                 **kwargs)
+            break
+        except ImportError as e:
+            raise TuneError(f"tune.storage '{url}': the database driver is missing ({e}); PostgreSQL needs "
+                            "Debian's python3-psycopg2 (scripts/install-deps)") from e
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+            # Workers started together on an empty database race to create Optuna's tables; the loser sees
+            # them half made. The winner finishes within moments: try again.
+            if attempt == 4:
+                raise TuneError(f"tune.storage '{url}': cannot set up Optuna's tables: {_first_line(e)}") from e
+            time.sleep(0.2 + random.random())
+        except sqlalchemy.exc.OperationalError as e:
+            raise TuneError(f"tune.storage '{url}' cannot be reached: {_first_line(e)}") from e
+        except Exception as e:  # a schema of another Optuna version, a bad URL...: name the URL, not a stack
+            raise TuneError(f"tune.storage '{url}': {type(e).__name__}: {_first_line(e)}") from e
+    _STORAGES[key] = storage
+    return storage
+
+
+_STORAGES: dict = {}  # one storage (engine, connection pool) per URL in a process
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def make_sampler(s: Settings, worker: int):
