@@ -31,7 +31,11 @@ test: build build-asan
 demo: build
 	build/fluxkit synth ocean --config $(DEMO_CONFIG)
 	build/fluxkit prepare --config $(DEMO_CONFIG)
-	build/fluxkit train --config $(DEMO_CONFIG)
+	@echo "A 1 % subsample of the cells for the tuning trials ([tune] train_store, validation_store):"
+	build/fluxkit prepare --config $(DEMO_CONFIG) --output-dir demo/samples_tune --splits train,validation \
+	  --train-fraction 0.01 --validation-fraction 0.005
+	build/fluxkit tune --config $(DEMO_CONFIG)
+	build/fluxkit train --config $(DEMO_CONFIG) --config demo/tuning/best.toml
 	build/fluxkit reconstruct --config $(DEMO_CONFIG)
 	build/fluxkit evaluate --config $(DEMO_CONFIG)
 	build/fluxkit explain --config $(DEMO_CONFIG)

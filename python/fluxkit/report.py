@@ -46,6 +46,7 @@ SECTION_BUILDERS: list[str] = [
     "fluxkit.report:exploration_section",
     "fluxkit.report:ocean_signature_section",
     "fluxkit.report:explanations_section",
+    "fluxkit.report:tuning_section",
     "fluxkit.report:configuration_section",
 ]
 
@@ -562,6 +563,32 @@ def explanations_section(ctx: ReportContext) -> Section | None:
     for f in ctx.figures("explain"):
         s.add(ctx.figure_html(f, s))
     for k in ctx.skipped("explain"):
+        s.missing(k["reason"])
+    return s
+
+
+def tuning_section(ctx: ReportContext) -> Section | None:
+    """The hyper-parameter studies (`fluxkit tune`), when they exist: per model the trials, the best value and
+    parameters, the trial overhead; the optimisation history and the parameter importances."""
+    d = ctx.files.tuning_dir
+    if not (d / "summary.csv").exists():
+        return None
+    s = Section("tuning", "Hyper-parameter tuning")
+    s.add("<p>Optuna studies of <code>fluxkit tune</code>: each trial trains the model in-process for at most "
+          f"{esc(ctx.cfg.section('tune').get('max_epochs', ''))} epochs (XGBoost: its rounds) and is scored by its "
+          "best validation MSE (normalised target); the pruner stops trials that fall behind. The best parameters "
+          f"are in <code>{esc(d / 'best.toml')}</code>, which <code>fluxkit train --config &lt;run.toml&gt; "
+          "--config best.toml</code> reads.</p>\n")
+    summary = pd.read_csv(d / "summary.csv")
+    cols = ["model", "trials", "complete", "pruned", "failed", "epochs", "best_value", "best_trial",
+            "overhead_percent"]
+    s.add(df_html(summary[[c for c in cols if c in summary.columns]], floatfmt="{:.4g}"))
+    best = d / "best.toml"
+    if best.exists():
+        s.add(f"<pre>{esc(best.read_text())}</pre>\n")
+    for f in ctx.figures("tuning"):
+        s.add(ctx.figure_html(f, s))
+    for k in ctx.skipped("tuning"):
         s.missing(k["reason"])
     return s
 

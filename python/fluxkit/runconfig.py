@@ -62,6 +62,7 @@ DEFAULTS: dict[str, dict] = {
     "report": {"output_dir": "report", "title": "fluxkit run report"},
     "ocean_transport": {"output_dir": "ocean_transport", "model": "mlp", "experiment": "experiment_1"},
     "explain": {"output_dir": "explanations"},
+    "tune": {"output_dir": "tuning", "models": ["mlp", "lstm", "attention_lstm", "xgboost"]},
 }
 
 # Built-in regions: config name -> (directory name in file paths, display name), as the C++ regions.
@@ -264,6 +265,10 @@ class RunFiles:
     @property
     def ocean_transport_dir(self) -> Path:
         return self._p(self.cfg.get("ocean_transport.output_dir"))
+
+    @property
+    def tuning_dir(self) -> Path:
+        return self._p(self.cfg.get("tune.output_dir"))
 
     @property
     def figures_dir(self) -> Path:

@@ -31,6 +31,8 @@ struct TuneParams {
   std::int64_t xgboost_report_every = 10;
   std::int64_t max_epochs = 20;
   std::int64_t patience = 10;
+  std::string train_store = "";
+  std::string validation_store = "";
   std::string storage = "";
   std::string study_prefix = "";
   std::int64_t workers = 1;
@@ -66,6 +68,11 @@ struct TuneParams {
     v("max_epochs", max_epochs,
       "Epoch budget of a neural-network trial (the thesis: 20); the objective is the best validation MSE.");
     v("patience", patience, "Early-stopping patience of a neural-network trial, epochs (the thesis: 10).");
+    v("train_store", train_store,
+      "Training store of the trials; empty = [train]'s. A smaller store (`fluxkit prepare` with a lower "
+      "train_fraction into another output_dir) makes each trial cheaper; the final training keeps "
+      "[train]'s.");
+    v("validation_store", validation_store, "Validation store of the trials; empty = [train]'s.");
     v("storage", storage,
       "Optuna storage URL holding the studies: `sqlite:///path.db` or "
       "`postgresql://user@host:port/database` for workers on several machines; empty = "

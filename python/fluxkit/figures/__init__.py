@@ -18,6 +18,7 @@ Families (one module each; `[figures] families` or --families selects some):
 | explore | explore.py | run (climatology), experiment (distributions, correlations) | `fluxkit explore` tables |
 | signature | signature.py | run | `fluxkit transport ocean-signature` tables |
 | explain | explain.py | model and method | `fluxkit explain`: importance.csv, per-sample netCDF files |
+| tuning | tuning.py | run | `fluxkit tune`: trials_<model>.csv, importance_<model>.csv |
 
 Figures go to `[figures] output_dir` as `<name>.<format>` (PNG at `[figures] dpi`, PDF/SVG on request), with
 `figures.json`: every figure (name, family, title, caption, region, experiment, models, files, seconds) and every
@@ -38,13 +39,13 @@ from ..runconfig import ConfigError, RunConfig, RunFiles, load
 from .common import Figure, Missing, Outcome, Run, Skipped, save
 
 FAMILIES = ["maps", "differences", "errors", "annual", "seasonal", "scatter", "losses", "ensemble_maps",
-            "ensemble_bands", "explore", "signature", "explain"]
+            "ensemble_bands", "explore", "signature", "explain", "tuning"]
 MANIFEST = "figures.json"
 
 
 def tasks(run: Run, families: list[str]):
     """(family, label, callable(skipped) -> Figure | list[Figure]) for everything to draw."""
-    from . import ensemble, explain, explore, losses, maps, scatter, signature, timeseries
+    from . import ensemble, explain, explore, losses, maps, scatter, signature, timeseries, tuning
 
     out = []
     # the ensemble families only for models evaluated as ensembles (a run without any has nothing to draw)
@@ -76,6 +77,10 @@ def tasks(run: Run, families: list[str]):
     if "explain" in families and (explain.explain_dir(run) / "importance.csv").exists():
         for label, fn in explain.explain_tasks(run):
             out.append(("explain", label, fn))
+    # drawn when `fluxkit tune` has run
+    if "tuning" in families and tuning.has_results(run):
+        out.append(("tuning", "optimisation history", lambda s: tuning.history(run, s)))
+        out.append(("tuning", "parameter importance", lambda s: tuning.importance(run, s)))
     if "explore" in families:
         for label, fn in explore.exploration_tasks(run):
             out.append(("explore", label, fn))
