@@ -105,6 +105,48 @@ TEST_F(ConfigTest, UnknownSectionIsRejected) {
   EXPECT_NO_THROW(ok.check_sections());
 }
 
+// `--config run.toml --config tuned.toml`: the second file's keys replace the first's, tables merge, the
+// rest is kept, and errors name both files.
+TEST_F(ConfigTest, MergeLaysALaterFileOverAnEarlierOne) {
+  auto doc = config::Document::from_string(
+      "[demo.stage]\nresolution = 1.0\nnames = [\"p\"]\nyears = 5\n[run]\nseed = 3\n", "run.toml");
+  doc.merge(
+      config::Document::from_string("[demo.stage]\nresolution = 0.5\nnames = [\"q\", \"r\"]\n", "best.toml"));
+  const auto p = doc.get<DemoParams>();
+  EXPECT_DOUBLE_EQ(p.resolution, 0.5);
+  EXPECT_EQ(p.names, (std::vector<std::string>{"q", "r"}));  // a list is replaced, not appended to
+  EXPECT_EQ(p.years, 5);
+  EXPECT_EQ(doc.get<RunParams>().seed, 3);
+  EXPECT_EQ(doc.source(), "run.toml + best.toml");
+  doc.merge(config::Document::from_string("[demo.stage]\nresolution = -1.0\n", "bad.toml"));
+  EXPECT_EQ(message_of([&] { doc.get<DemoParams>(); }),
+            "config run.toml + best.toml + bad.toml: key 'demo.stage.resolution': must be > 0");
+  // Merging into the empty document of no --config takes the file's name.
+  config::Document none;
+  none.merge(config::Document::from_string("[run]\nseed = 9\n", "only.toml"));
+  EXPECT_EQ(none.source(), "only.toml");
+}
+
+// An open section's tables pass check_sections() unchecked (their owner checks them) and are carried into the
+// effective configuration with full headers; a misspelt sibling is still an unknown key.
+TEST_F(ConfigTest, OpenSectionsAreCarriedVerbatim) {
+  config::Document::register_open_section("demo.stage.space");
+  const auto doc = config::Document::from_string(
+      "[demo.stage]\nyears = 2\n[demo.stage.space.mlp]\nlr = {low = 1e-4, high = 1e-2, log = true}\n"
+      "[demo.stage.space.xgboost]\nbooster = \"gbtree\"\n",
+      "t.toml");
+  EXPECT_NO_THROW(doc.check_sections());
+  EXPECT_EQ(doc.get<DemoParams>().years, 2);  // "space" is not an unknown key of [demo.stage]
+  const auto text = doc.open_sections_toml();
+  const auto back = toml::parse(text);
+  EXPECT_EQ(back["demo"]["stage"]["space"]["mlp"]["lr"]["high"].value<double>(), 1e-2);
+  EXPECT_EQ(back["demo"]["stage"]["space"]["xgboost"]["booster"].value<std::string>(), "gbtree");
+  EXPECT_EQ(config::Document::from_string("[demo.stage]\nyears = 2\n", "t.toml").open_sections_toml(), "");
+  const auto typo = config::Document::from_string("[demo.stage.spcae.mlp]\nlr = 1\n", "t.toml");
+  EXPECT_NE(message_of([&] { typo.get<DemoParams>(); }).find("key 'demo.stage.spcae': unknown key"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, ValidateGetsSource) {
   const auto doc = config::Document::from_string("[demo.stage]\nresolution = -1\n", "t.toml");
   EXPECT_EQ(message_of([&] { doc.get<DemoParams>(); }),

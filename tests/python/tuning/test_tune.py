@@ -131,6 +131,7 @@ def test_unprepared_data_and_bad_settings_fail_before_any_trial(tmp_path):
 def test_study_prunes_resumes_and_feeds_train(case):
     out = case / "tuning"
     fluxkit("tune", "--config", "run.toml", cwd=case)
+    assert not (case / "models").exists()  # trials train in memory: no artifact, checkpoint or loss table
     db = out / "studies.db"
     first = {m: trials(db, m) for m in ("mlp", "xgboost")}
     for m, df in first.items():
