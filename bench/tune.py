@@ -43,12 +43,21 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=10, help="trials per study")
     ap.add_argument("--epochs", type=int, default=6, help="epoch budget of a neural-network trial")
     ap.add_argument("--work", default="/tmp/fluxkit-bench-tune")
+    ap.add_argument("--only", choices=["pruning", "workers"], help="run one part only")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     cores = os.cpu_count() or 1
 
+    if a.only != "workers":
+        pruning(a, work)
+    if a.only != "pruning":
+        workers_part(a, work, cores)
+    return 0
+
+
+def pruning(a, work: Path) -> None:
     rows = []
     for model in ("mlp", "attention_lstm", "xgboost"):
         for pruner in ("median", "none"):
@@ -68,6 +77,8 @@ def main() -> int:
         print(f"   {model}: pruning trains {saved:.0%} fewer epochs, {1 - m.loc['median', 'wall_s'] / m.loc['none', 'wall_s']:.0%} "
               f"less time; best MSE {m.loc['median', 'best_mse']:.5f} with, {m.loc['none', 'best_mse']:.5f} without")
 
+
+def workers_part(a, work: Path, cores: int) -> None:
     rows = []
     for workers in (1, 2):
         s, wall = study(a.config, work, f"workers_{workers}", models=["mlp"], n_trials=a.trials, pruner="none",
@@ -77,7 +88,6 @@ def main() -> int:
                      "wall_s": round(wall, 1), "trials_per_hour": round(n / wall * 3600)})
     print(f"\n2. trials per hour (MLP, 4 epochs per trial, no pruning, {cores} cores)\n")
     print(pd.DataFrame(rows).to_string(index=False))
-    return 0
 
 
 if __name__ == "__main__":

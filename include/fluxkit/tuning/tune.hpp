@@ -59,7 +59,7 @@ struct TuneParams {
     v("pruner_startup_trials", pruner_startup_trials,
       "Median/percentile: no trial is pruned until this many trials of the study have finished.");
     v("pruner_warmup_steps", pruner_warmup_steps,
-      "Median/percentile: reports (epochs, or XGBoost reports) of a trial before it may be pruned.");
+      "Median/percentile: a trial may be pruned only after this step (epoch; XGBoost: boosting round).");
     v("pruner_percentile", pruner_percentile,
       "Percentile pruner: a trial is pruned when its best value is worse than this percentile of the others "
       "at the same step, in (0, 100).");

@@ -43,8 +43,10 @@ def _spawn_workers(cfg, workers: int, deadline: float | None, max_trials: int | 
         path = f.name
     env = dict(os.environ)
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # several OpenMP teams on one machine must not spin
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2])] +
-                                        ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    # the directory this package was imported from (<build>/python, with the extension module), not the one its
+    # files link to
+    package_root = str(Path(__file__).parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([package_root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     try:
         procs = []
         for k in range(workers):

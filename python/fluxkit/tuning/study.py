@@ -323,6 +323,9 @@ def run_worker(cfg, s: Settings, worker: int = 0, workers: int = 1, max_trials: 
             study.optimize(objective, n_trials=1, catch=(TrialDiverged,), callbacks=[on_trial],
                            gc_after_trial=False)
             ran += 1
+    if workers > 1:
+        ran_all = ", ".join(f"{m} {len(n)}" for m, n in report.trials.items()) or "none"
+        log.info("worker %s ran trials: %s", worker_id, ran_all)
     return report
 
 

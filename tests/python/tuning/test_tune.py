@@ -173,6 +173,16 @@ def test_study_prunes_resumes_and_feeds_train(case):
     assert (figs / "tuning_history.png").exists() and (figs / "tuning_importance.png").exists(), p.stderr
 
 
+def test_local_worker_processes_share_the_study(case, tmp_path):
+    out = tmp_path / "out"
+    p = fluxkit("tune", "--config", "run.toml", "--models", "mlp", "--n-trials", "4", "--workers", "2",
+                "--output-dir", str(out), "--threads", "2", cwd=case)
+    df = pd.read_csv(out / "trials_mlp.csv")
+    assert 4 <= len(df) <= 5 and list(df.number) == list(range(len(df)))  # one extra at most: see docs/tuning.md
+    assert df.worker.nunique() == 2, df.worker  # both worker processes ran trials
+    assert "worker 0 of 2" in p.stderr and "worker 1 of 2" in p.stderr
+
+
 def test_diverging_trial_is_failed_and_the_study_goes_on(case, tmp_path):
     (tmp_path / "nan.toml").write_text(f"""
 [tune]
