@@ -1,10 +1,8 @@
 #!/usr/bin/env python3
-"""Predict a few cells of a sample store with a trained model, in physical units, and show where an
-attention-LSTM looks.
+"""Predict a few cells of a sample store with a trained model, in physical units, explain the predictions
+(which drivers, at which lags) and show where an attention-LSTM looks.
 
     PYTHONPATH=build/python /usr/bin/python3 examples/predict.py demo/models/mlp/member_0 demo/samples/validation.nc
-
-Explanations (feature attributions) are computed by `fluxkit explain`; they are not in the Python API yet.
 """
 import sys
 
@@ -28,6 +26,17 @@ print(f"{len(ids)} windows: RMSE {np.sqrt(np.mean((pred - truth) ** 2)):.4g} {st
 cell, month = store.window_index()
 for i in ids[:: store.windows_per_cell]:
     print(f"  cell {cell[i]} month {month[i]}: truth {truth[i]:.4g}, predicted {pred[i]:.4g}")
+
+# Attributions of the first cell's predictions: TreeSHAP for XGBoost, KernelSHAP (against a k-means summary of
+# other windows) for the networks; mean |phi| per driver over the window's lags.
+xf, _ = store.windows(ids=ids[: store.windows_per_cell], layout="flat")
+if model.type == "xgboost":
+    ex = model.explain(xf, "tree_shap")
+else:
+    background, _ = store.windows(ids=np.arange(0, store.n_windows, max(1, store.n_windows // 200)), layout="flat")
+    ex = model.explain(xf[:4], "kernel_shap", background=background, background_kmeans=10, nsamples=1000)
+by_driver = abs(ex.phi).groupby("driver").sum().mean("sample").to_series().sort_values(ascending=False)
+print("drivers by mean |phi| (normalised units):", ", ".join(f"{d} {v:.3f}" for d, v in by_driver.head(4).items()))
 
 if model.has_attention:
     _, alpha, beta = model.attention(x)

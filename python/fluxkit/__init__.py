@@ -10,7 +10,7 @@ The API (docs/python.md):
   configuration and stages  Config, prepare, train, reconstruct, evaluate, explain (fluxkit.pipeline)
   hyper-parameter tuning    tune (Optuna studies, docs/tuning.md)              (fluxkit.tuning)
   sample stores             SampleStore                                        (fluxkit.stores)
-  models                    load_model, Model                                  (fluxkit.models)
+  models                    load_model, Model (predict, attention, explain), explainers (fluxkit.models)
   transport                 TransportOperator (a scipy LinearOperator)         (fluxkit.transport)
   files as xarray/pandas    open_cache, open_caches, evaluation_tables         (fluxkit.results)
   errors                    Error > FileError, ConfigError, ShapeError (also a ValueError)
@@ -28,7 +28,7 @@ import importlib
 __all__ = [
     "Error", "FileError", "ConfigError", "ShapeError",
     "Config", "prepare", "train", "reconstruct", "evaluate", "explain",
-    "SampleStore", "load_model", "Model",
+    "SampleStore", "load_model", "Model", "explainers",
     "TransportOperator", "open_cache", "open_caches", "evaluation_tables", "open_explanations",
     "explanation_importance", "set_log_level", "tune",
 ]
@@ -41,7 +41,7 @@ _NAMES = {
     "Config": "fluxkit.pipeline", "prepare": "fluxkit.pipeline", "train": "fluxkit.pipeline",
     "reconstruct": "fluxkit.pipeline", "evaluate": "fluxkit.pipeline", "explain": "fluxkit.pipeline",
     "SampleStore": "fluxkit.stores",
-    "load_model": "fluxkit.models", "Model": "fluxkit.models",
+    "load_model": "fluxkit.models", "Model": "fluxkit.models", "explainers": "fluxkit.models",
     "TransportOperator": "fluxkit.transport",
     "open_cache": "fluxkit.results", "open_caches": "fluxkit.results", "evaluation_tables": "fluxkit.results",
     "open_explanations": "fluxkit.results", "explanation_importance": "fluxkit.results",

@@ -4,6 +4,8 @@
     x, y = store.windows(layout=model.layout)          # the layout the model takes
     y_hat = model.predict(x)                           # normalised, as y
     y_hat, alpha, beta = model.attention(x)            # attention-LSTM: alpha [B, W, F], beta [B, W]
+    xf, _ = store.windows(layout="flat")               # explanations take the flat layout for every model
+    ex = model.explain(xf[:8], "kernel_shap", background=xf[::50], background_kmeans=10)   # xarray.Dataset
 
 Inputs are normalised windows as SampleStore.windows() returns them: [B, W, F] for the LSTMs ("sequence"),
 [B, W * F_dynamic + F_static] for the MLP and XGBoost ("flat"). Any floating dtype is accepted (converted to
@@ -17,7 +19,7 @@ import numpy as np
 
 from ._common import _core, threads_arg
 
-__all__ = ["load_model", "Model"]
+__all__ = ["load_model", "Model", "explainers"]
 
 
 class Model:
@@ -57,6 +59,53 @@ class Model:
         """(y, alpha [B, W, F] softmax over features, beta [B, W] softmax over months): attention-LSTM only."""
         return self._m.attention(x, threads_arg(threads))
 
+    def explain(self, x, method: str, *, background=None, background_kmeans: int = 0, nsamples: int = 0,
+                seed: int = 42, timeshap_tolerance: float = 0.025, timeshap_baseline: str = "median_event",
+                interactions: bool = False, threads: int | None = None):
+        """Attributions of the predictions for the samples x with an explainer of ``fluxkit explain``
+        (docs/explain.md): ``kernel_shap`` (any model), ``tree_shap`` and ``tree_shap_interventional``
+        (XGBoost), ``timeshap`` (LSTMs), ``attention`` (attention-LSTM); ``fluxkit.explainers()`` lists them.
+
+        x and background are in the flat layout [n, W * F_dynamic + F_static] for every model
+        (``SampleStore.windows(layout="flat")``; sequence models get each row expanded to their sequence).
+        background: the reference rows of the methods that need one (KernelSHAP, interventional TreeSHAP,
+        TimeSHAP's baseline), optionally summarised by weighted k-means to ``background_kmeans`` centres.
+        nsamples: KernelSHAP coalitions per sample (0 = 2 M + 2048). Deterministic for a seed.
+
+        Returns an xarray.Dataset: phi (sample, column) in normalised target units with the column's driver and
+        lag (months; -1 for a static feature) as coordinates, base and fx (sample) with
+        sum(phi) = fx - base; attention: alpha (sample, step, feature) and beta (sample, step), step 0 the
+        oldest month (its lag: the step_lag coordinate); timeshap: cell (sample, step, feature) and kept
+        (sample); tree_shap with interactions: interactions (sample, column, column_j).
+        """
+        import xarray as xr
+
+        d = _core.explain_arrays(self._m, method, x, background, int(background_kmeans), int(nsamples), int(seed),
+                                 float(timeshap_tolerance), timeshap_baseline, bool(interactions),
+                                 threads_arg(threads))
+        window = self.info["input_shape"]["window"]
+        ds = xr.Dataset(
+            {"phi": (("sample", "column"), d["phi"]), "base": ("sample", d["base"]), "fx": ("sample", d["fx"])},
+            coords={"column": d["players"], "sample": np.arange(d["phi"].shape[0])})
+        if len(d["players"]) == len(d["column_drivers"]):
+            ds = ds.assign_coords(driver=("column", d["column_drivers"]), lag=("column", d["column_lags"]))
+        for name in ("alpha", "cell"):
+            if name in d:
+                ds[name] = (("sample", "step", "feature"), d[name])
+        if "beta" in d:
+            ds["beta"] = (("sample", "step"), d["beta"])
+        if "step" in ds.dims:  # step 0 is the oldest month of the window: lag W - 1
+            ds = ds.assign_coords(step=np.arange(window), step_lag=("step", np.arange(window - 1, -1, -1)))
+        if "feature" in ds.dims:
+            ds = ds.assign_coords(feature=d["features"])
+        if "kept" in d:
+            ds["kept"] = ("sample", d["kept"])
+        if "interactions" in d:
+            ds["interactions"] = (("sample", "column", "column_j"), d["interactions"])
+        ds.attrs.update(method=method, model=self.type, artifact=self.artifact,
+                        units="normalised target (phi sums to fx - base)")
+        return ds
+
     def __repr__(self):
         return f"<fluxkit.Model {self.type} ({self.layout}, input {self.input_shape}) from {self.artifact}>"
 
@@ -64,3 +113,8 @@ class Model:
 def load_model(artifact) -> Model:
     """Loads a model artifact directory; fluxkit.FileError naming the file for a missing or bad artifact."""
     return Model(artifact)
+
+
+def explainers() -> list[str]:
+    """The explanation methods Model.explain accepts (the registry of `fluxkit explain`)."""
+    return list(_core.registered_explainers())

@@ -1,6 +1,7 @@
 // fluxkit._core: the C++ library in Python (pybind11). Thin: argument conversion, numpy views of the
 // library's buffers, errors as fluxkit.Error and log lines into Python's logging. The Python package
 // (python/fluxkit) wraps it with docstrings and the xarray/pandas/scipy helpers; see docs/python.md.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -25,6 +26,7 @@
 #include "fluxkit/core/log.hpp"
 #include "fluxkit/core/plugin.hpp"
 #include "fluxkit/dataset/sample_store.hpp"
+#include "fluxkit/explain/explainer.hpp"
 #include "fluxkit/models/artifact.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/pipeline/sections.hpp"
@@ -478,6 +480,83 @@ PYBIND11_MODULE(_core, m) {
           },
           py::arg("x"), py::arg("threads") = py::none());
   m.def("registered_models", &registered_models);
+
+  // ---- explanations on arrays (the explainer registry of `fluxkit explain`)
+  m.def("registered_explainers", &explain::registered_explainers);
+  m.def(
+      "explain_arrays",
+      [](const LoadedPyModel& p, const std::string& method, const py::object& x_obj, const py::object& bg_obj,
+         std::size_t background_kmeans, std::size_t nsamples, std::uint64_t seed, double timeshap_tolerance,
+         const std::string& timeshap_baseline, bool interactions, py::object threads) {
+        const Model& model = *p.m->model;
+        const auto explainer = explain::make_explainer(method);
+        explainer->check_model(model);
+        const std::size_t M = model.input_shape().flat_width();
+        auto flat_rows = [&](const py::handle& obj, const std::string& what) {
+          auto a = floating_input<float>(obj, what);
+          if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(1)) != M)
+            shape_error(what + ": expected the flat layout (n, " + std::to_string(M) + ") of " + model.type() +
+                        "'s windows (SampleStore.windows(layout=\"flat\")), got " + shape_of(a));
+          return a;
+        };
+        auto x = flat_rows(x_obj, method + " samples");
+        const auto n = static_cast<std::size_t>(x.shape(0));
+        explain::Background background;
+        if (!bg_obj.is_none()) {
+          auto b = flat_rows(bg_obj, method + " background");
+          const auto rows = static_cast<std::size_t>(b.shape(0));
+          if (rows == 0) shape_error(method + " background: no rows");
+          std::span<const float> bs(b.data(), static_cast<std::size_t>(b.size()));
+          background = background_kmeans > 0 && background_kmeans < rows
+                           ? explain::kmeans_background(bs, rows, M, background_kmeans, seed)
+                           : explain::uniform_background(std::vector<float>(bs.begin(), bs.end()), M);
+        } else if (explainer->needs_background()) {
+          throw Error(method + " needs a background (rows of the flat layout, e.g. training windows)");
+        }
+        explain::ExplainOptions options;
+        options.kernel.nsamples = nsamples;
+        options.kernel.seed = seed;
+        options.timeshap_tolerance = timeshap_tolerance;
+        options.timeshap_baseline = timeshap_baseline;
+        options.interactions = interactions;
+        const Context ctx = context(std::move(threads));
+        std::span<const float> xs(x.data(), static_cast<std::size_t>(x.size()));
+        const explain::Explanation e =
+            released([&] { return explainer->explain(model, xs, n, background, options, ctx); });
+
+        auto array = [](const auto& v, std::vector<py::ssize_t> shape) {
+          using T = typename std::decay_t<decltype(v)>::value_type;
+          py::array_t<T> a(shape);
+          std::copy(v.begin(), v.end(), a.mutable_data());
+          return a;
+        };
+        const auto N = static_cast<py::ssize_t>(e.samples), P = static_cast<py::ssize_t>(e.players);
+        const auto W = static_cast<py::ssize_t>(model.input_shape().window),
+                   F = static_cast<py::ssize_t>(model.input_shape().features.size());
+        py::dict d;
+        d["players"] = e.player_names;
+        d["phi"] = array(e.phi, {N, P});
+        d["base"] = array(e.base, {N});
+        d["fx"] = array(e.fx, {N});
+        if (!e.alpha.empty()) d["alpha"] = array(e.alpha, {N, W, F});
+        if (!e.beta.empty()) d["beta"] = array(e.beta, {N, W});
+        if (!e.cell.empty()) d["cell"] = array(e.cell, {N, W, F});
+        if (!e.kept.empty()) d["kept"] = array(e.kept, {N});
+        if (!e.interactions.empty()) d["interactions"] = array(e.interactions, {N, P, P});
+        py::list drivers, lags;
+        for (const auto& c : explain::flat_column_meanings(model.input_shape())) {
+          drivers.append(c.driver);
+          lags.append(c.lag);
+        }
+        d["column_drivers"] = drivers;
+        d["column_lags"] = lags;
+        d["features"] = model.input_shape().features;
+        return d;
+      },
+      py::arg("model"), py::arg("method"), py::arg("x"), py::arg("background") = py::none(),
+      py::arg("background_kmeans") = 0, py::arg("nsamples") = 0, py::arg("seed") = 42,
+      py::arg("timeshap_tolerance") = 0.025, py::arg("timeshap_baseline") = "median_event",
+      py::arg("interactions") = false, py::arg("threads") = py::none());
 
   // ---- configuration and stages
   py::class_<ConfigDoc>(m, "Config")

@@ -26,7 +26,7 @@ def test_explore_store(ocean_run):
 @pytest.mark.parametrize("model", ["xgboost", "mlp"])
 def test_predict(ocean_run, model):
     out = run("predict.py", ocean_run / "models" / model, ocean_run / "samples" / "validation.nc", cwd=ocean_run)
-    assert "RMSE" in out
+    assert "RMSE" in out and "drivers by mean |phi|" in out
 
 
 def test_transport_inversion(transport_case):

@@ -139,3 +139,36 @@ def test_import_does_not_load_libtorch(ocean_run):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "True"]
+
+
+def test_explain_arrays(ocean_run, store):
+    """Model.explain: the explainers of `fluxkit explain` on numpy arrays, as an xarray Dataset."""
+    assert {"kernel_shap", "tree_shap", "tree_shap_interventional", "timeshap", "attention"} <= set(
+        fluxkit.explainers())
+    x, _ = store.windows(ids=np.arange(6), layout="flat")
+    background, _ = store.windows(ids=np.arange(100, 400, 10), layout="flat")
+    xgb = fluxkit.load_model(ocean_run / "models" / "xgboost")
+    ds = xgb.explain(x, "tree_shap")
+    assert ds.phi.shape == (6, 44) and list(ds.driver.values[:2]) != []
+    np.testing.assert_allclose(ds.fx, xgb.predict(x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ds.phi.sum("column") + ds.base, ds.fx, rtol=1e-5, atol=1e-6)  # efficiency
+    inter = xgb.explain(x, "tree_shap_interventional", background=background)
+    np.testing.assert_allclose(inter.phi.sum("column") + inter.base, inter.fx, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(inter.base, xgb.predict(background).astype(np.float64).mean(), rtol=1e-5)
+
+    mlp = fluxkit.load_model(ocean_run / "models" / "mlp")
+    a = mlp.explain(x[:2], "kernel_shap", background=background, background_kmeans=5, nsamples=600, seed=3)
+    b = mlp.explain(x[:2], "kernel_shap", background=background, background_kmeans=5, nsamples=600, seed=3)
+    np.testing.assert_array_equal(a.phi, b.phi)  # deterministic for a seed
+    np.testing.assert_allclose(a.phi.sum("column") + a.base, a.fx, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(a.fx, mlp.predict(x[:2]), rtol=1e-5, atol=1e-6)
+    assert set(a.lag.values) <= set(range(-1, store.window)) and a.attrs["method"] == "kernel_shap"
+
+    with pytest.raises(fluxkit.ShapeError, match=r"expected the flat layout \(n, 44\).*got \(6, 43\)"):
+        mlp.explain(x[:, :43], "kernel_shap", background=background)
+    with pytest.raises(fluxkit.Error, match="needs a background"):
+        mlp.explain(x, "kernel_shap")
+    with pytest.raises(fluxkit.Error, match="tree ensemble"):
+        mlp.explain(x, "tree_shap")
+    with pytest.raises(fluxkit.Error, match="kernel_shap"):  # the message lists the methods
+        mlp.explain(x, "shapley")
