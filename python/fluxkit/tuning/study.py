@@ -1,5 +1,6 @@
 """The studies: Optuna storage, sampler and pruner from [tune], the objective (one in-process fluxkit training
-per trial, reporting every epoch or every N boosting rounds), the worker loop and the result files."""
+per trial, reporting every epoch or every N boosting rounds) and the worker loop. The result files are written
+by results.py."""
 from __future__ import annotations
 
 import logging
