@@ -12,8 +12,8 @@ namespace fluxkit {
 
 const std::vector<std::string>& figure_families() {
   static const std::vector<std::string> families = {
-      "maps",   "differences",   "errors",         "annual",  "seasonal",  "scatter",
-      "losses", "ensemble_maps", "ensemble_bands", "explore", "signature", "explain"};
+      "maps",          "differences",    "errors",  "annual",    "seasonal", "scatter", "losses",
+      "ensemble_maps", "ensemble_bands", "explore", "signature", "explain",  "tuning"};
   return families;
 }
 

@@ -526,3 +526,14 @@ def test_explain_figures_draw_the_files(tmp_path):
     np.testing.assert_allclose(np.asarray(pts.get_offsets())[:, 0], phi[:, 0])
     assert [label for label, _ in explain.explain_tasks(run)] == ["xgboost tree_shap importance",
                                                                    "xgboost tree_shap beeswarm"]
+
+
+def test_the_cli_knows_every_family_the_figures_layer_draws(run_copy):
+    """`fluxkit figures` validates [figures] families in C++ before starting Python: its list must be the
+    figures layer's, or a family the layer draws cannot be asked for."""
+    r = fluxkit("figures", "--config", "run.toml", "--families", "no_such_family", cwd=run_copy, check=False)
+    assert r.returncode != 0
+    m = re.search(r"unknown family 'no_such_family' \(known: ([a-z_, ]+)\)", r.stdout + r.stderr)
+    assert m, r.stdout + r.stderr
+    assert m.group(1).split(", ") == FAMILIES
+

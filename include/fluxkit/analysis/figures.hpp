@@ -41,7 +41,8 @@ struct FiguresParams {
       "`scatter`, `losses`, `ensemble_maps`, `ensemble_bands` (drawn only for models evaluated as "
       "ensembles), `explore`, `signature` (the ocean signature of `fluxkit transport ocean-signature`), "
       "`explain` (`fluxkit explain`: "
-      "importance bars, beeswarms, attention maps).");
+      "importance bars, beeswarms, attention maps), `tuning` (`fluxkit tune`: optimisation history, "
+      "parameter importances).");
     v("scatter_bins", scatter_bins, "Bins per axis of the density scatter plots.");
   }
   void validate() const;

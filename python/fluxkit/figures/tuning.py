@@ -71,7 +71,7 @@ def history(run, skipped: list[Skipped]) -> Figure:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=4, frameon=False)
     fig.suptitle("Hyper-parameter search: validation MSE per trial")
     return Figure(figure_name("tuning_history"), "tuning", "Hyper-parameter search: history", fig,
-                  caption="Validation MSE (normalised target) of each trial of `fluxkit tune`, in trial order, with "
+                  caption="Validation MSE (normalised target) of each trial of fluxkit tune, in trial order, with "
                           "the best value so far. Pruned trials stopped early and show their value when they "
                           "stopped; failed trials (diverged, or their worker died) are ticks on the lower axis.",
                   models=models)
