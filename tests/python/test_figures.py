@@ -537,3 +537,19 @@ def test_the_cli_knows_every_family_the_figures_layer_draws(run_copy):
     assert m, r.stdout + r.stderr
     assert m.group(1).split(", ") == FAMILIES
 
+
+
+def test_drawing_some_families_keeps_the_others_in_the_manifest(run_copy):
+    """`--families losses` after a run that drew maps keeps the maps' entries (their files still there), so the
+    report still finds them; an entry whose file has gone is dropped."""
+    assert run_figures(run_copy, "--families", "maps,losses").returncode == 0
+    r = run_figures(run_copy, "--families", "losses")
+    assert r.returncode == 0, r.stderr
+    man = json.loads((run_copy / "figures" / "figures.json").read_text())
+    assert man["families"] == ["maps", "losses"]
+    names = [f["name"] for f in man["figures"]]
+    assert f"maps_{EXP}_global_2005" in names and names.count("losses") == 1
+    (run_copy / "figures" / f"maps_{EXP}_global_2005.png").unlink()
+    assert run_figures(run_copy, "--families", "losses").returncode == 0
+    names = [f["name"] for f in json.loads((run_copy / "figures" / "figures.json").read_text())["figures"]]
+    assert f"maps_{EXP}_global_2005" not in names and f"maps_{EXP}_north_atlantic_2005" in names

@@ -122,6 +122,23 @@ def _record(f: Figure) -> dict:
                 experiment=f.experiment, models=list(f.models), files=list(f.files))
 
 
+def _kept_entries(path: Path, source: str, drawn: list[str]) -> dict:
+    """The entries of an earlier manifest at `path` that a run drawing only `drawn` leaves valid: other
+    families, same configuration source, every file still there. Empty when there is no readable manifest."""
+    none = dict(figures=[], skipped=[], families=[])
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return none
+    if not isinstance(old, dict) or old.get("config") != source:
+        return none
+    figures = [r for r in old.get("figures", []) if r.get("family") not in drawn
+               and r.get("files") and all(Path(f).exists() for f in r["files"])]
+    skipped = [k for k in old.get("skipped", []) if k.get("family") not in drawn]
+    families = [f for f in old.get("families", []) if f not in drawn]
+    return dict(figures=figures, skipped=skipped, families=families)
+
+
 def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, log=print) -> dict:
     """Draws every figure of `families` (default: [figures] families, or all); returns the manifest."""
     global _RUN, _TASKS
@@ -161,9 +178,15 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
     for records, sk, _ in results:
         figures += records
         skipped += sk
+    out = run.files.figures_dir
+    # Drawing a subset of the families keeps the earlier manifest's entries of the other families (of the
+    # same configuration, files still present), so a report built afterwards still finds them.
+    kept = _kept_entries(out / MANIFEST, cfg.source, fams)
+    figures = kept["figures"] + figures
+    skipped = kept["skipped"] + skipped
     manifest = dict(
         config=cfg.source,
-        families=fams,
+        families=[f for f in FAMILIES if f in fams or f in kept["families"]],
         formats=list(cfg.get("figures.formats")),
         dpi=int(cfg.get("figures.dpi")),
         seconds=round(time.perf_counter() - t0, 3),
@@ -171,7 +194,6 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
         figures=figures,
         skipped=skipped,
     )
-    out = run.files.figures_dir
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".{MANIFEST}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))
