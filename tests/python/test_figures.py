@@ -553,3 +553,9 @@ def test_drawing_some_families_keeps_the_others_in_the_manifest(run_copy):
     assert run_figures(run_copy, "--families", "losses").returncode == 0
     names = [f["name"] for f in json.loads((run_copy / "figures" / "figures.json").read_text())["figures"]]
     assert f"maps_{EXP}_global_2005" not in names and f"maps_{EXP}_north_atlantic_2005" in names
+    # through the CLI, whose --families makes the source "run.toml + command line": the same configuration
+    r = fluxkit("figures", "--config", "run.toml", "--families", "annual", cwd=run_copy)
+    assert "with " in r.stdout and "figures of other families drawn before" in r.stdout, r.stdout
+    man = json.loads((run_copy / "figures" / "figures.json").read_text())
+    assert man["families"] == ["maps", "annual", "losses"] and man["drawn_families"] == ["annual"]
+    assert {f"maps_{EXP}_north_atlantic_2005", "losses", "annual_experiment_1"} <= {f["name"] for f in man["figures"]}

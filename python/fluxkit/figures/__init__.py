@@ -130,7 +130,10 @@ def _kept_entries(path: Path, source: str, drawn: list[str]) -> dict:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return none
-    if not isinstance(old, dict) or old.get("config") != source:
+    def config_file(src) -> str:  # "run.toml + command line" (flags such as --families) is still run.toml
+        return str(src).removesuffix(" + command line")
+
+    if not isinstance(old, dict) or config_file(old.get("config")) != config_file(source):
         return none
     figures = [r for r in old.get("figures", []) if r.get("family") not in drawn
                and r.get("files") and all(Path(f).exists() for f in r["files"])]
@@ -187,6 +190,8 @@ def draw_all(cfg: RunConfig, families: list[str] | None = None, jobs: int = 1, l
     manifest = dict(
         config=cfg.source,
         families=[f for f in FAMILIES if f in fams or f in kept["families"]],
+        drawn_families=fams,
+        kept_figures=len(kept["figures"]),
         formats=list(cfg.get("figures.formats")),
         dpi=int(cfg.get("figures.dpi")),
         seconds=round(time.perf_counter() - t0, 3),
@@ -239,12 +244,16 @@ def main(argv=None) -> int:
         return 2
     out = RunFiles(cfg).figures_dir
     if not a.quiet:
-        print(f"fluxkit figures: {len(manifest['figures'])} figures in {out} ({manifest['seconds']:.1f} s, "
-              f"{manifest['jobs']} processes); list: {out / MANIFEST}")
-    for s in manifest["skipped"]:
+        kept = manifest["kept_figures"]
+        drawn = len(manifest["figures"]) - kept
+        print(f"fluxkit figures: {drawn} figures in {out} ({manifest['seconds']:.1f} s, "
+              f"{manifest['jobs']} processes); list: {out / MANIFEST}"
+              + (f" (with {kept} figures of other families drawn before)" if kept else ""))
+    skipped = [s for s in manifest["skipped"] if s["family"] in manifest["drawn_families"]]
+    for s in skipped:
         print(f"fluxkit figures: skipped [{s['family']}] {s['what']}: {s['reason']}", file=sys.stderr)
-    if manifest["skipped"]:
-        print(f"fluxkit figures: {len(manifest['skipped'])} items skipped (named above); the other figures "
+    if skipped:
+        print(f"fluxkit figures: {len(skipped)} items skipped (named above); the other figures "
               f"were drawn", file=sys.stderr)
         return 1
     return 0
