@@ -577,7 +577,8 @@ def tuning_section(ctx: ReportContext) -> Section | None:
     s.add("<p>Optuna studies of <code>fluxkit tune</code>: each trial trains the model in-process for at most "
           f"{esc(ctx.cfg.section('tune').get('max_epochs', ''))} epochs (XGBoost: its rounds) and is scored by its "
           "best validation MSE (normalised target); the pruner stops trials that fall behind. The best parameters "
-          f"are in <code>{esc(Path(ctx.cfg.section('tune').get('output_dir', str(d))) / 'best.toml')}</code>, which <code>fluxkit train --config &lt;run.toml&gt; "
+          f"are in <code>{esc(Path(ctx.cfg.section('tune').get('output_dir', str(d))) / 'best.toml')}</code>, "
+          "which <code>fluxkit train --config &lt;run.toml&gt; "
           "--config best.toml</code> reads.</p>\n")
     summary = pd.read_csv(d / "summary.csv")
     cols = ["model", "trials", "complete", "pruned", "failed", "epochs", "best_value", "best_trial",

@@ -122,6 +122,11 @@ def _record(f: Figure) -> dict:
                 experiment=f.experiment, models=list(f.models), files=list(f.files))
 
 
+def _config_file(source) -> str:
+    """The configuration file of a source name: "run.toml + command line" (flags such as --families) is run.toml."""
+    return str(source).removesuffix(" + command line")
+
+
 def _kept_entries(path: Path, source: str, drawn: list[str]) -> dict:
     """The entries of an earlier manifest at `path` that a run drawing only `drawn` leaves valid: other
     families, same configuration source, every file still there. Empty when there is no readable manifest."""
@@ -130,10 +135,7 @@ def _kept_entries(path: Path, source: str, drawn: list[str]) -> dict:
         old = json.loads(path.read_text())
     except (OSError, ValueError):
         return none
-    def config_file(src) -> str:  # "run.toml + command line" (flags such as --families) is still run.toml
-        return str(src).removesuffix(" + command line")
-
-    if not isinstance(old, dict) or config_file(old.get("config")) != config_file(source):
+    if not isinstance(old, dict) or _config_file(old.get("config")) != _config_file(source):
         return none
     figures = [r for r in old.get("figures", []) if r.get("family") not in drawn
                and r.get("files") and all(Path(f).exists() for f in r["files"])]
