@@ -538,7 +538,6 @@ def test_the_cli_knows_every_family_the_figures_layer_draws(run_copy):
     assert m.group(1).split(", ") == FAMILIES
 
 
-
 def test_drawing_some_families_keeps_the_others_in_the_manifest(run_copy):
     """`--families losses` after a run that drew maps keeps the maps' entries (their files still there), so the
     report still finds them; an entry whose file has gone is dropped."""
