@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "fluxkit/core/error.hpp"
+#include "fluxkit/core/memory.hpp"
 #include "fluxkit/core/hash.hpp"
 #include "transport/operator_detail.hpp"
 
@@ -501,7 +502,7 @@ AdjointResult FootprintOperator::adjoint(const TimeAxis& axis, GridShape grid,
   const SliceMatcher matcher(axis);
   const std::size_t nt = axis.size(), plane = grid.nlat * grid.nlon, nlon = grid.nlon;
   AdjointResult result;
-  result.field.assign(nt * plane, 0.0);
+  assign_zeros(result.field, nt * plane);
 
   struct FileCounts {
     std::size_t computed = 0, no_footprint = 0, outside_period = 0, truncated = 0, outside_domain = 0;

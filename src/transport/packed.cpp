@@ -19,6 +19,7 @@
 
 #include "fluxkit/core/atomic_file.hpp"
 #include "fluxkit/core/error.hpp"
+#include "fluxkit/core/memory.hpp"
 #include "transport/operator_detail.hpp"
 
 namespace fluxkit::transport {
@@ -810,7 +811,7 @@ AdjointResult PackedOperator::adjoint(const TimeAxis& axis, GridShape grid,
 
   // Threads own whole time steps (disjoint planes of the field); within a step, the stored slices are added
   // in their order (observation order): the same sums for any thread count.
-  result.field.assign(nt * plane, 0.0);
+  assign_zeros(result.field, nt * plane);
   const std::size_t grain =
       std::max<std::size_t>(1, nsteps / (8 * static_cast<std::size_t>(std::max(1, ctx.threads))));
   detail::parallel_chunks(nsteps, ctx.threads, grain, [&](std::size_t p0, std::size_t p1, std::size_t) {
