@@ -11,8 +11,8 @@
 #include <fmt/format.h>
 
 #include "fluxkit/core/error.hpp"
-#include "fluxkit/core/memory.hpp"
 #include "fluxkit/core/hash.hpp"
+#include "fluxkit/core/memory.hpp"
 #include "transport/operator_detail.hpp"
 
 namespace fluxkit::transport {
@@ -513,10 +513,15 @@ AdjointResult FootprintOperator::adjoint(const TimeAxis& axis, GridShape grid,
   std::mutex commit_mutex;
   std::map<std::size_t, std::vector<std::pair<std::size_t, double>>> pending;
   std::size_t next_commit = 0;
+  // One thread takes the files in schedule order: its products go straight into the field, in the order the
+  // contribution would add them (the same sums), without the contribution's memory.
+  const bool direct = ctx.threads <= 1;
 
   run_files(files, ctx.threads, schedule(files), [&](std::size_t position, std::size_t fi, std::size_t) {
     const FileTask& file = files[fi];
     FileCounts& n = counts[fi];
+    if (direct && position != next_commit)
+      throw Error("transport adjoint: files out of schedule order on one thread (bug)");
     // The file's products resp * dy with their field index, added into the field later in schedule order:
     // about 16 bytes per non-zero of the file (less than the file itself), whatever the length of the axis.
     std::vector<std::pair<std::size_t, double>> contribution;
@@ -551,12 +556,18 @@ AdjointResult FootprintOperator::adjoint(const TimeAxis& axis, GridShape grid,
           for (std::size_t k = 0; k < nk; ++k) {
             const std::size_t cell =
                 static_cast<std::size_t>(s.ilat[k]) * nlon + static_cast<std::size_t>(s.ilon[k]);
-            contribution.emplace_back(t * plane + cell, static_cast<double>(s.resp[k]) * dy);
+            const double v = static_cast<double>(s.resp[k]) * dy;
+            if (direct)
+              result.field[t * plane + cell] += v;
+            else
+              contribution.emplace_back(t * plane + cell, v);
           }
         }
       }
     }
-    {
+    if (direct) {
+      ++next_commit;
+    } else {
       std::lock_guard lock(commit_mutex);
       pending.emplace(position, std::move(contribution));
       for (auto it = pending.find(next_commit); it != pending.end(); it = pending.find(next_commit)) {
