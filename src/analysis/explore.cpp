@@ -376,14 +376,12 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
       for (std::size_t r = 0; r < regions.size(); ++r) {
         const auto& off = regions[r].offsets;
         const std::size_t n = off.size();
-        parallel_for(ctx, V, [&](std::size_t a0, std::size_t a1) {
+        parallel_for_each(ctx, V, [&](std::size_t a) {
           thread_local std::vector<double> column;
           column.resize(n);
-          for (std::size_t a = a0; a < a1; ++a) {
-            for (std::size_t i = 0; i < n; ++i)
-              column[i] = static_cast<double>(values[a][off[i]]);
-            stats[r].monthly[a][mi].add(column);
-          }
+          for (std::size_t i = 0; i < n; ++i)
+            column[i] = static_cast<double>(values[a][off[i]]);
+          stats[r].monthly[a][mi].add(column);
         });
         const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
         partial[r].assign(blocks, CoMoments(V));
@@ -447,27 +445,25 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
           auto& below = stats[r].below[month];
           auto& above = stats[r].above[month];
           const auto& fine_grid = stats[r].fine_grid[month];
-          parallel_for(ctx, V, [&](std::size_t a0, std::size_t a1) {
-            for (std::size_t a = a0; a < a1; ++a) {
-              for (auto i : off) {
-                const double v = values[a][i];
-                if (std::isnan(v)) continue;
-                const double z = (v - zmean[r][a]) / zstd[r][a];
-                if (z < -params.range)
-                  below[a] += 1;
-                else if (z > params.range)
-                  above[a] += 1;
-                else
-                  coarse[a][std::min(centres.size() - 1,
-                                     static_cast<std::size_t>((z + params.range) / coarse_width))] += 1;
-                // linear binning between the centres lo + k * width, k = 0 .. kFineBins - 1
-                const double p = std::clamp((z - fine_grid[a].first) / fine_grid[a].second, 0.0,
-                                            static_cast<double>(kFineBins - 1));
-                const auto k = std::min(kFineBins - 2, static_cast<std::size_t>(p));
-                const double frac = p - static_cast<double>(k);
-                fine[a][k] += 1 - frac;
-                fine[a][k + 1] += frac;
-              }
+          parallel_for_each(ctx, V, [&](std::size_t a) {
+            for (auto i : off) {
+              const double v = values[a][i];
+              if (std::isnan(v)) continue;
+              const double z = (v - zmean[r][a]) / zstd[r][a];
+              if (z < -params.range)
+                below[a] += 1;
+              else if (z > params.range)
+                above[a] += 1;
+              else
+                coarse[a][std::min(centres.size() - 1,
+                                   static_cast<std::size_t>((z + params.range) / coarse_width))] += 1;
+              // linear binning between the centres lo + k * width, k = 0 .. kFineBins - 1
+              const double p = std::clamp((z - fine_grid[a].first) / fine_grid[a].second, 0.0,
+                                          static_cast<double>(kFineBins - 1));
+              const auto k = std::min(kFineBins - 2, static_cast<std::size_t>(p));
+              const double frac = p - static_cast<double>(k);
+              fine[a][k] += 1 - frac;
+              fine[a][k + 1] += frac;
             }
           });
         }

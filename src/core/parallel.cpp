@@ -1,6 +1,7 @@
 #include "fluxkit/core/parallel.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -34,6 +35,15 @@ void parallel_for(const Context& ctx, std::size_t n,
   run(0);
   threads.clear();  // joins
   if (first_error) std::rethrow_exception(first_error);
+}
+
+void parallel_for_each(const Context& ctx, std::size_t n, const std::function<void(std::size_t)>& body) {
+  std::atomic<std::size_t> next{0};
+  const auto workers = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, ctx.threads)), n);
+  parallel_for(ctx, workers, [&](std::size_t, std::size_t) {
+    for (std::size_t i = next++; i < n; i = next++)
+      body(i);
+  });
 }
 
 }  // namespace fluxkit

@@ -9,6 +9,7 @@
 #include <bit>
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -207,11 +208,13 @@ void PlaneReader::read(std::size_t t, std::size_t y0, std::size_t y1, std::vecto
       for (std::size_t gx = 0; gx * var.cx < nx_; ++gx)
         tasks.push_back({v, gy, gx});
   }
-  parallel_for(ctx, tasks.size(), [&](std::size_t b, std::size_t e) {
+  // Tasks go to whichever thread is free: chunks differ in cost, and a whole-plane chunk per variable is
+  // common (e.g. 11 tasks on 2 threads).
+  parallel_for_each(ctx, tasks.size(), [&](std::size_t k) {
     // Per-thread buffers that live across calls: no fresh pages (and page faults) for every chunk.
     thread_local std::vector<unsigned char> raw, a, c;
     thread_local std::vector<float> filled;
-    for (std::size_t k = b; k < e; ++k) {
+    {
       const Task& task = tasks[k];
       const Var& var = vars_[task.var];
       const std::size_t gy_n = (ny_ + var.cy - 1) / var.cy, gx_n = (nx_ + var.cx - 1) / var.cx;
@@ -235,12 +238,14 @@ void PlaneReader::read(std::size_t t, std::size_t y0, std::size_t y1, std::vecto
           } else {  // shuffle, element size 4
             if (cur->size() != elements * 4)
               throw FileError(path_, var.name, "shuffled chunk of the wrong size");
+            // Byte b of element j is at b * elements + j; whole words, so that the compiler vectorises it.
             const unsigned char* s = cur->data();
+            unsigned char* o = dst.data();
             for (std::size_t j = 0; j < elements; ++j) {
-              dst[4 * j] = s[j];
-              dst[4 * j + 1] = s[elements + j];
-              dst[4 * j + 2] = s[2 * elements + j];
-              dst[4 * j + 3] = s[3 * elements + j];
+              const std::uint32_t word = std::uint32_t{s[j]} | std::uint32_t{s[elements + j]} << 8 |
+                                         std::uint32_t{s[2 * elements + j]} << 16 |
+                                         std::uint32_t{s[3 * elements + j]} << 24;
+              std::memcpy(o + 4 * j, &word, 4);
             }
           }
           cur = &dst;
@@ -253,17 +258,21 @@ void PlaneReader::read(std::size_t t, std::size_t y0, std::size_t y1, std::vecto
       const std::size_t r0 = std::max(cy0, y0), r1 = std::min({cy0 + var.cy, y1, ny_});
       const std::size_t w = std::min(var.cx, nx_ - cx0);
       constexpr float nan = std::numeric_limits<float>::quiet_NaN();
+      constexpr float largest = std::numeric_limits<float>::max();
       float* dst = out[task.var].data();
+      // Up to two sentinels (_FillValue, missing_value) in a branch-free loop; more in a second pass.
+      const std::size_t ns = var.sentinels.size();
+      const float s0 = ns > 0 ? var.sentinels[0] : nan, s1 = ns > 1 ? var.sentinels[1] : s0;
       for (std::size_t r = r0; r < r1; ++r) {
         const float* src = values + (r - cy0) * var.cx;
         float* d = dst + (r - y0) * nx_ + cx0;
         for (std::size_t i = 0; i < w; ++i) {
-          float x = src[i];
-          if (!std::isfinite(x)) x = nan;
-          for (float s : var.sentinels)
-            if (x == s) x = nan;
-          d[i] = x;
+          const float x = src[i];
+          d[i] = (!(std::fabs(x) <= largest) || x == s0 || x == s1) ? nan : x;
         }
+        for (std::size_t extra = 2; extra < ns; ++extra)
+          for (std::size_t i = 0; i < w; ++i)
+            if (d[i] == var.sentinels[extra]) d[i] = nan;
       }
     }
   });

@@ -82,6 +82,26 @@ TEST(Parallel, RethrowsWorkerException) {
                Error);
 }
 
+TEST(Parallel, ForEachCoversEveryIndexOnceAndRethrows) {
+  for (int threads : {1, 2, 3, 8}) {
+    Context ctx;
+    ctx.threads = threads;
+    for (std::size_t n : {0u, 1u, 2u, 11u, 1000u}) {
+      std::vector<std::atomic<int>> hits(n);
+      parallel_for_each(ctx, n, [&](std::size_t i) { hits[i]++; });
+      for (const auto& h : hits)
+        ASSERT_EQ(h.load(), 1) << threads << " threads, n = " << n;
+    }
+  }
+  Context ctx;
+  ctx.threads = 2;
+  EXPECT_THROW(parallel_for_each(ctx, 11,
+                                 [](std::size_t i) {
+                                   if (i == 7) throw Error("boom");
+                                 }),
+               Error);
+}
+
 TEST(AtomicFile, CommitReplacesAndAbortKeepsOriginal) {
   const fs::path dir = fresh_dir("atomic");
   const fs::path target = dir / "sub" / "table.csv";
