@@ -27,8 +27,8 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_option("--set", g.sets, "Override any config key: --set section.key=value (repeatable)");
   app.add_flag(
       "--mpi", g.mpi,
-      "Run as one rank of an MPI job (mpirun -n N fluxkit --mpi <verb> ...; reconstruct and transport "
-      "split their work). Without it MPI is never initialised, even under mpirun");
+      "Run as one rank of an MPI job (mpirun -n N fluxkit --mpi <verb> ...; train, reconstruct, explain and "
+      "transport split their work). Without it MPI is never initialised, even under mpirun");
 }
 
 Invocation prepare(const GlobalOptions& g, const SectionFlags& flags) {

@@ -495,8 +495,9 @@ PYBIND11_MODULE(_core, m) {
         auto flat_rows = [&](const py::handle& obj, const std::string& what) {
           auto a = floating_input<float>(obj, what);
           if (a.ndim() != 2 || static_cast<std::size_t>(a.shape(1)) != M)
-            shape_error(what + ": expected the flat layout (n, " + std::to_string(M) + ") of " + model.type() +
-                        "'s windows (SampleStore.windows(layout=\"flat\")), got " + shape_of(a));
+            shape_error(what + ": expected the flat layout (n, " + std::to_string(M) + ") of " +
+                        model.type() + "'s windows (SampleStore.windows(layout=\"flat\")), got " +
+                        shape_of(a));
           return a;
         };
         auto x = flat_rows(x_obj, method + " samples");
@@ -733,7 +734,8 @@ PYBIND11_MODULE(_core, m) {
       "run_explain",
       [](const ConfigDoc& c, const std::string& command_line) {
         const Context ctx = stage_setup(c);
-        const auto s = released([&] { return pipeline::run_explain(c.doc, ctx, command_line); });
+        const auto comm = Communicator::make(false);
+        const auto s = released([&] { return pipeline::run_explain(c.doc, ctx, command_line, *comm); });
         py::dict d;
         d["output_dir"] = c.doc.get<ExplainParams>().output_dir;
         d["files_written"] = s.files_written;

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "fluxkit/core/atomic_file.hpp"
+#include "fluxkit/core/communicator.hpp"
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/hash.hpp"
@@ -200,6 +201,18 @@ bool read_chunk(const fs::path& p, const std::string& key, Chunk& c) {
   return true;
 }
 
+void append(Chunk& all, const Chunk& c) {
+  auto add = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+  add(all.phi, c.phi);
+  add(all.base, c.base);
+  add(all.fx, c.fx);
+  add(all.alpha, c.alpha);
+  add(all.beta, c.beta);
+  add(all.cell, c.cell);
+  add(all.kept, c.kept);
+  add(all.inter, c.inter);
+}
+
 // One explained (model, method, region, month): what the aggregates need.
 struct Result {
   std::string model, method, region;
@@ -243,7 +256,8 @@ std::string fmt9(double v) {
 }  // namespace
 
 ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& prepare,
-                           const TrainParams& train, const Context& ctx, const Provenance& provenance) {
+                           const TrainParams& train, const Context& ctx, const Provenance& provenance,
+                           const Communicator& comm) {
   params.validate();
   ExplainSummary summary;
 
@@ -383,6 +397,7 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
 
   // ---- the work ----
   std::vector<Result> results;
+  std::size_t chunks_dealt = 0;  // chunks of every file so far, in the same order on every rank
   const fs::path out_dir(params.output_dir);
   for (auto& e : models) {
     const Model& model = *e.loaded.model;
@@ -439,10 +454,17 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           store.gather_flat(ids, xs, ys);
           const auto t0 = std::chrono::steady_clock::now();
           std::size_t computed = 0;
+          // Under MPI the chunks of every file are dealt to the ranks in turn; each rank saves its chunks
+          // as checkpoints, and rank 0 assembles the file from them once every rank is done.
+          const auto chunk_path = [&](std::size_t c0) {
+            return partial / fmt::format("chunk_{:06d}.bin", c0 / chunk);
+          };
           for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
             const std::size_t c1 = std::min(n, c0 + chunk);
-            const fs::path cp = partial / fmt::format("chunk_{:06d}.bin", c0 / chunk);
+            const fs::path cp = chunk_path(c0);
+            const bool mine = chunks_dealt++ % comm.size() == static_cast<std::size_t>(comm.rank());
             Chunk c;
+            if (!mine) continue;
             if (read_chunk(cp, key, c)) {
               summary.samples_reused += c1 - c0;
             } else {
@@ -462,19 +484,25 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
               summary.samples_computed += c1 - c0;
               computed += c1 - c0;
             }
-            all.phi.insert(all.phi.end(), c.phi.begin(), c.phi.end());
-            all.base.insert(all.base.end(), c.base.begin(), c.base.end());
-            all.fx.insert(all.fx.end(), c.fx.begin(), c.fx.end());
-            all.alpha.insert(all.alpha.end(), c.alpha.begin(), c.alpha.end());
-            all.beta.insert(all.beta.end(), c.beta.begin(), c.beta.end());
-            all.cell.insert(all.cell.end(), c.cell.begin(), c.cell.end());
-            all.kept.insert(all.kept.end(), c.kept.begin(), c.kept.end());
-            all.inter.insert(all.inter.end(), c.inter.begin(), c.inter.end());
+            if (comm.size() == 1) append(all, c);
           }
           const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           if (computed > 0)
-            spdlog::info("explain {} {} {} month {}: {} samples in {:.2f} s ({:.4f} s per sample)", e.name,
-                         method, region, m, computed, seconds, seconds / double(computed));
+            spdlog::info("explain {} {} {} month {}: {} samples in {:.2f} s ({:.4f} s per sample){}", e.name,
+                         method, region, m, computed, seconds, seconds / double(computed),
+                         comm.size() > 1 ? fmt::format(" on rank {}", comm.rank()) : std::string());
+          if (comm.size() > 1) {
+            comm.barrier();
+            if (comm.rank() != 0) continue;
+            for (std::size_t c0 = 0; c0 < n; c0 += chunk) {
+              Chunk c;
+              if (!read_chunk(chunk_path(c0), key, c))
+                throw FileError(chunk_path(c0).string(), "",
+                                "an MPI rank's checkpoint is missing or unreadable after every rank "
+                                "finished: the ranks must share [explain] output_dir (one file system)");
+              append(all, c);
+            }
+          }
           if (all.phi.size() != n * P)
             throw Error(
                 fmt::format("explain: {} attributions for {} samples x {} players", all.phi.size(), n, P));
@@ -610,6 +638,11 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
       }
     }
   }
+
+  summary.samples_computed =
+      static_cast<std::size_t>(comm.sum(static_cast<long long>(summary.samples_computed)));
+  summary.samples_reused = static_cast<std::size_t>(comm.sum(static_cast<long long>(summary.samples_reused)));
+  if (comm.rank() != 0) return summary;
 
   // ---- aggregates ----
   std::string csv = "model,method,experiment,region,year,month,driver,lag,n,mean_abs_phi,ci_low,ci_high\n";

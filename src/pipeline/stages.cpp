@@ -211,13 +211,19 @@ EvaluationSummary run_evaluate(const config::Document& doc, const Context& ctx,
   return summary;
 }
 
-ExplainSummary run_explain(const config::Document& doc, const Context& ctx, const std::string& command_line) {
+ExplainSummary run_explain(const config::Document& doc, const Context& base_ctx,
+                           const std::string& command_line, const Communicator& comm) {
   const auto params = doc.get<ExplainParams>();
   toml::table effective;
   effective.insert("explain", config::to_table(params));
-  log_openmp_wait_policy(choose_openmp_wait_policy(1, ctx.threads, load_average()));
+  // Ranks on one machine share its cores.
+  Context ctx = base_ctx;
+  ctx.threads = std::max(1, ctx.threads / std::max(1, comm.local_size()));
+  if (comm.active()) spdlog::info("rank {} of {}, {} thread(s)", comm.rank(), comm.size(), ctx.threads);
+  log_openmp_wait_policy(choose_openmp_wait_policy(comm.local_size(), ctx.threads, load_average()));
   auto summary = fluxkit::run_explain(params, doc.get<PrepareParams>(), doc.get<TrainParams>(), ctx,
-                                      Provenance::make(config_hash(effective), command_line));
+                                      Provenance::make(config_hash(effective), command_line), comm);
+  if (comm.rank() != 0) return summary;
   spdlog::info("explain: {} files written, {} reused; {} samples computed, {} reused; under {}",
                summary.files_written, summary.files_reused, summary.samples_computed, summary.samples_reused,
                params.output_dir);

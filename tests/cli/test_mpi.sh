@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `mpirun -n 2 fluxkit --mpi reconstruct` writes the same caches, byte for byte, as a 1-rank run; `mpirun -n 2
-# fluxkit --mpi train` with [train] ensemble = 3 deals the members over the ranks and writes the same members.
+# fluxkit --mpi train` with [train] ensemble = 3 deals the members over the ranks and writes the same members;
+# `mpirun -n 2 fluxkit --mpi explain` deals the chunks of samples over the ranks and writes the same files.
 #   FLUXKIT=<fluxkit> bash tests/cli/test_mpi.sh <workdir>
 set -euo pipefail
 : "${FLUXKIT:?FLUXKIT must name the fluxkit binary}"
@@ -40,6 +41,18 @@ models = ["xgboost"]
 experiments = ["experiment_1", "experiment_5"]
 regions = ["global", "north_atlantic", "southern_ocean"]
 years = [2004, 2004]
+[explain]
+models = ["xgboost"]
+methods = ["xgboost:tree_shap_interventional", "xgboost:kernel_shap"]
+experiment = "experiment_1"
+regions = ["global"]
+year = 2004
+months = [1, 7]
+n_samples = 10
+chunk = 3
+background_size = 20
+kernel_nsamples = 200
+bootstrap = 50
 TOML
 "$FLUXKIT" synth ocean --config case.toml
 "$FLUXKIT" prepare --config case.toml
@@ -76,6 +89,21 @@ header="$(ncdump -h ens_caches/experiment_1/global/xgboost_global_reconstruction
 [[ $header == *":ensemble_members = 3 ;"* ]] ||
   { echo "FAIL: the ensemble cache has no ensemble_members = 3"; echo "2 passed, 1 failed"; exit 1; }
 echo "ok    2-rank reconstruction of the ensemble"
-echo "3 passed, 0 failed"
+# Explanations: 2 methods x 2 months x 4 chunks of samples dealt over 2 ranks, rank 0 assembles the files.
+mpirun -n 1 "$FLUXKIT" --mpi explain --config case.toml --output-dir expl --verbosity info 2> explain_one.log
+mv expl expl_one
+mpirun -n 2 "$FLUXKIT" --mpi explain --config case.toml --output-dir expl --verbosity info 2> explain_two.log
+mv expl expl_two
+n=0
+while IFS= read -r f; do
+  cmp "expl_one/$f" "expl_two/$f" || { echo "FAIL: $f differs between 1 and 2 ranks"; echo "3 passed, 1 failed"; exit 1; }
+  n=$((n + 1))
+done < <(cd expl_one && find . -type f | sort)
+[[ $n -eq 5 && $(cd expl_two && find . | wc -l) -eq $(cd expl_one && find . | wc -l) ]] ||
+  { echo "FAIL: expected 4 files and importance.csv alike in both runs, found $n"; echo "3 passed, 1 failed"; exit 1; }
+grep -q "on rank 1" explain_two.log ||
+  { echo "FAIL: rank 1 computed no samples"; cat explain_two.log; echo "3 passed, 1 failed"; exit 1; }
+echo "ok    $n explanation files identical between 1 and 2 MPI ranks"
+echo "4 passed, 0 failed"
 cd /
 rm -rf "$WORK"

@@ -16,6 +16,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fluxkit/core/communicator.hpp"
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/dataset/prepare.hpp"
@@ -30,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 const Provenance kProv{"fluxkit test", "x", "h", "2000-01-01T00:00:00Z", "test"};
+const Communicator kSerial;
 
 std::string error_of(const std::function<void()>& f) {
   try {
@@ -130,7 +132,7 @@ TEST_F(ExplainRun, TrueDriversAndLagsComeOutOnTop) {
   p.methods = {"xgboost:tree_shap_interventional", "xgboost:tree_shap", "xgboost:kernel_shap"};
   p.kernel_nsamples = 300;
   p.background_kmeans = 10;
-  const auto summary = run_explain(p, prepare_, train_, ctx(), kProv);
+  const auto summary = run_explain(p, prepare_, train_, ctx(), kProv, kSerial);
   EXPECT_EQ(summary.files_written, 6u);
   const auto imp = read_importance(fs::path(p.output_dir) / "importance.csv");
   for (const auto& line : summary.lines)
@@ -190,35 +192,35 @@ TEST_F(ExplainRun, ResumesFinishedChunksAndReusesFinishedFiles) {
   const fs::path file =
       fs::path(p.output_dir) / "xgboost" / "tree_shap_interventional_experiment_5_global_2003_07.nc";
   fs::create_directories(file / "blocker");
-  EXPECT_NE(error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv); }), "<no error>");
+  EXPECT_NE(error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv, kSerial); }), "<no error>");
   fs::remove_all(file);
-  const auto resumed = run_explain(p, prepare_, train_, ctx(), kProv);
+  const auto resumed = run_explain(p, prepare_, train_, ctx(), kProv, kSerial);
   EXPECT_EQ(resumed.samples_computed, 0u);
   EXPECT_EQ(resumed.samples_reused, 40u);
   EXPECT_EQ(resumed.files_written, 1u);
-  const auto again = run_explain(p, prepare_, train_, ctx(), kProv);
+  const auto again = run_explain(p, prepare_, train_, ctx(), kProv, kSerial);
   EXPECT_EQ(again.files_reused, 1u);
   EXPECT_EQ(again.samples_computed, 0u);
   // Another seed for the samples: recomputed.
   Context c = ctx();
   c.seed = 99;
-  EXPECT_EQ(run_explain(p, prepare_, train_, c, kProv).samples_computed, 40u);
+  EXPECT_EQ(run_explain(p, prepare_, train_, c, kProv, kSerial).samples_computed, 40u);
 }
 
 TEST_F(ExplainRun, BadInputIsAnErrorBeforeAnyWork) {
   ExplainParams p = params("bad");
   p.n_samples = 100000;
-  std::string e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv); });
+  std::string e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv, kSerial); });
   EXPECT_NE(e.find("n_samples = 100000"), std::string::npos) << e;
   EXPECT_NE(e.find("_test_2003_experiment_5.nc"), std::string::npos) << e;  // names the store
 
   // A method the model type does not support.
   p = params("bad");
   p.methods = {"xgboost:attention"};
-  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv); });
+  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv, kSerial); });
   EXPECT_NE(e.find("attention-LSTM"), std::string::npos) << e;
   p.methods = {"xgboost:timeshap_typo"};
-  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv); });
+  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv, kSerial); });
   EXPECT_NE(e.find("unknown explanation method"), std::string::npos) << e;
 
   // A store without the month: the 2003 store under the name of 2002.
@@ -227,13 +229,13 @@ TEST_F(ExplainRun, BadInputIsAnErrorBeforeAnyWork) {
   const fs::path store2002 = prepare_.test_path("experiment_5", "global", 2002);
   fs::copy_file(store2003, store2002, fs::copy_options::overwrite_existing);
   p.year = 2002;
-  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv); });
+  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv, kSerial); });
   EXPECT_NE(e.find("no target month 2002-01"), std::string::npos) << e;
   fs::remove(store2002);
 
   // A missing store.
   p.year = 1990;
-  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv); });
+  e = error_of([&] { run_explain(p, prepare_, train_, ctx(), kProv, kSerial); });
   EXPECT_NE(e.find("missing inputs"), std::string::npos) << e;
 
   // A background from another store than the model's training store.
@@ -250,7 +252,7 @@ TEST_F(ExplainRun, BadInputIsAnErrorBeforeAnyWork) {
     if (entry.path().filename().string().starts_with("test"))
       fs::copy(entry.path(), fs::path(other.output_dir) / entry.path().filename(),
                fs::copy_options::recursive | fs::copy_options::skip_existing);
-  e = error_of([&] { run_explain(p, other, train_, ctx(), kProv); });
+  e = error_of([&] { run_explain(p, other, train_, ctx(), kProv, kSerial); });
   // (here the statistics already differ; the same statistics from other years are caught by the years)
   EXPECT_NE(e.find("samples_other/train.nc: background for model xgboost"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(p.output_dir));

@@ -16,7 +16,7 @@
 //       = summed over lags per sample), n, mean_abs_phi, ci_low, ci_high (bootstrap percentile interval over
 //       samples, [explain] bootstrap resamples, level confidence)
 // Resume: samples are computed in chunks, each saved on completion under <file>.partial/; a rerun with the
-// same configuration reuses the finished chunks and files.
+// same configuration reuses the finished chunks and files (also with another number of MPI ranks).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,7 @@
 
 namespace fluxkit {
 
+class Communicator;
 struct PrepareParams;
 struct TrainParams;
 
@@ -112,7 +113,12 @@ struct ExplainSummary {
   std::vector<std::string> lines;  // one per (model, method): the driver ranking by mean |phi|
 };
 
+// Under MPI (`comm` of several ranks) the chunks of samples are dealt to the ranks in turn; every rank saves
+// its chunks under the output directory (which the ranks must share), and rank 0 writes the files and
+// importance.csv. The results are the same as a serial run's. On ranks other than 0 the summary's `lines` and
+// file counts are empty; the sample counts are the totals over the ranks.
 ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& prepare,
-                           const TrainParams& train, const Context& ctx, const Provenance& provenance);
+                           const TrainParams& train, const Context& ctx, const Provenance& provenance,
+                           const Communicator& comm);
 
 }  // namespace fluxkit

@@ -57,9 +57,11 @@ std::vector<ReconstructOutcome> run_reconstruct(const config::Document& doc, con
 EvaluationSummary run_evaluate(const config::Document& doc, const Context& ctx,
                                const std::string& command_line);
 
-// `fluxkit explain`: the [explain] section's explanations (explain/run.hpp), with the wait policy chosen
-// before a network is loaded; logs the driver ranking per (model, method).
-ExplainSummary run_explain(const config::Document& doc, const Context& ctx, const std::string& command_line);
+// `fluxkit explain`: the [explain] section's explanations (explain/run.hpp), this rank's share of the
+// samples, with the wait policy chosen before a network is loaded; rank 0 logs the driver ranking per (model,
+// method).
+ExplainSummary run_explain(const config::Document& doc, const Context& ctx, const std::string& command_line,
+                           const Communicator& comm);
 
 // Hash of a set of effective config tables, for provenance ("fnv1a64:<hex>").
 std::string config_hash(const toml::table& effective);
