@@ -470,6 +470,19 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
       });
     }
 
+    // The KDEs (tens of millions of exp() for a few regions and variables), on every thread.
+    const std::vector<int> kde_months(dist_months.begin(), dist_months.end());
+    std::vector<std::vector<double>> kdes(regions.size() * V * kde_months.size());
+    parallel_for_each(ctx, kdes.size(), [&](std::size_t i) {
+      const std::size_t r = i / (V * kde_months.size()), a = i / kde_months.size() % V;
+      const int m = kde_months[i % kde_months.size()];
+      const auto& mm = stats[r].monthly[a][static_cast<std::size_t>(m - 1)];
+      const double m2_z = mm.m2 / (zstd[r][a] * zstd[r][a]);
+      // binned_kde takes bin lower edges: the centres start at lo, so the first edge is lo - width / 2
+      const auto [lo, width] = stats[r].fine_grid[m][a];
+      kdes[i] = binned_kde(stats[r].fine[m][a], lo - width / 2, width, mm.n, m2_z, centres);
+    });
+
     // Tables.
     for (std::size_t r = 0; r < regions.size(); ++r) {
       const auto& rname = params.regions[r];
@@ -487,13 +500,10 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
                                      static_cast<std::uint64_t>(mm.n), num(mm.n ? mm.mean : kNaN),
                                      num(mean_z), num(std_z));
         }
-        for (int m : dist_months) {
-          const auto& mm = stats[r].monthly[a][static_cast<std::size_t>(m - 1)];
-          const double n = mm.n;
-          const double m2_z = mm.m2 / (zstd[r][a] * zstd[r][a]);
-          // binned_kde takes bin lower edges: the centres start at lo, so the first edge is lo - width / 2
-          const auto [lo, width] = stats[r].fine_grid[m][a];
-          const auto kde = binned_kde(stats[r].fine[m][a], lo - width / 2, width, n, m2_z, centres);
+        for (std::size_t mi = 0; mi < kde_months.size(); ++mi) {
+          const int m = kde_months[mi];
+          const double n = stats[r].monthly[a][static_cast<std::size_t>(m - 1)].n;
+          const auto& kde = kdes[(r * V + a) * kde_months.size() + mi];
           for (std::size_t k = 0; k < centres.size(); ++k) {
             const double c = stats[r].coarse[m][a][k];
             distributions += fmt::format("{},{},{},{},{},{},{},{},{}\n", experiment, rname, names[a], m,
