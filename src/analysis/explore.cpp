@@ -87,6 +87,7 @@ void ExploreParams::validate() const {
   for (auto m : months)
     if (m < 1 || m > 12) config::invalid(kSection, "months", fmt::format("{} is not a month (1-12)", m));
   if (bins < 2 || bins > 10000) config::invalid(kSection, "bins", "must be within 2..10000");
+  if (!(keep_mb >= 0)) config::invalid(kSection, "keep_mb", "must be >= 0");
   if (!(range > 0 && range <= kMaxRange))
     config::invalid(kSection, "range", fmt::format("must be within (0, {}]", kMaxRange));
   std::vector<Region> custom;
@@ -341,11 +342,18 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
 
     // The first pass checks every file's grid and time axis; the second reuses the axes.
     std::map<int, cftime::MonthlyAxis> axes;
-    auto for_each_month = [&](const std::string& label, bool only_chosen, auto&& body) {
+    // `body(year, month, values)` for every month of every year (only the distributions' months with
+    // `only_chosen`), except those `in_memory(year, month)` says are kept from the first pass.
+    auto for_each_month = [&](const std::string& label, bool only_chosen, auto&& in_memory, auto&& body) {
       const std::size_t n_years = static_cast<std::size_t>(last - first + 1);
       Progress progress(fmt::format("explore {} ({})", experiment, label), n_years, "years");
       std::vector<std::vector<float>> values;
       for (int year = first; year <= last; ++year) {
+        if (only_chosen &&
+            std::all_of(dist_months.begin(), dist_months.end(), [&](int m) { return in_memory(year, m); })) {
+          progress.advance();
+          continue;
+        }
         const auto path = data.file(experiment, year);
         if (!axes.contains(year)) {
           const nemo::File f(path);  // closed before the plane reader opens the file
@@ -360,9 +368,9 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
         for (int t = 0; t < months.count; ++t) {
           const auto ym = months.at(static_cast<std::size_t>(t));
           if (ym.year != year) continue;
-          if (only_chosen && !dist_months.contains(ym.month)) continue;
+          if (only_chosen && (!dist_months.contains(ym.month) || in_memory(year, ym.month))) continue;
           reader.read(static_cast<std::size_t>(t), y0, y1, values, ctx);
-          body(ym.month, values);
+          body(year, ym.month, values);
         }
         progress.advance();
       }
@@ -371,36 +379,62 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
     // Pass 1: moments per (variable, month), co-moments per month. Co-moments are accumulated over fixed
     // blocks of cells and merged in order, so the result does not depend on the thread count.
     std::vector<std::vector<CoMoments>> partial(regions.size());
-    for_each_month("moments", false, [&](int month, const std::vector<std::vector<float>>& values) {
-      const auto mi = static_cast<std::size_t>(month - 1);
-      for (std::size_t r = 0; r < regions.size(); ++r) {
+    // The distributions' months need the z-score parameters of every year, hence a second pass; the region
+    // values of those months are kept from the first pass up to keep_mb (the rest is read again), so the
+    // memory stays bounded whatever the number of years.
+    using RegionValues = std::vector<std::vector<std::vector<float>>>;  // [region][variable][cell]
+    std::map<std::pair<int, int>, RegionValues> kept;                   // (year, month) -> values
+    std::size_t kept_bytes = 0, region_cells = 0;
+    for (const auto& rc : regions)
+      region_cells += rc.offsets.size();
+    const auto gather = [&](const std::vector<std::vector<float>>& values) {
+      RegionValues g(regions.size(), std::vector<std::vector<float>>(V));
+      parallel_for_each(ctx, regions.size() * V, [&](std::size_t i) {
+        const std::size_t r = i / V, a = i % V;
         const auto& off = regions[r].offsets;
-        const std::size_t n = off.size();
-        parallel_for_each(ctx, V, [&](std::size_t a) {
-          thread_local std::vector<double> column;
-          column.resize(n);
-          for (std::size_t i = 0; i < n; ++i)
-            column[i] = static_cast<double>(values[a][off[i]]);
-          stats[r].monthly[a][mi].add(column);
-        });
-        const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
-        partial[r].assign(blocks, CoMoments(V));
-        parallel_for(ctx, blocks, [&](std::size_t b0, std::size_t b1) {
-          thread_local std::vector<double> rows;
-          rows.resize(kRowBlock * V);
-          for (std::size_t b = b0; b < b1; ++b) {
-            const std::size_t i0 = b * kRowBlock, i1 = std::min(n, i0 + kRowBlock);
-            for (std::size_t i = i0; i < i1; ++i)
-              for (std::size_t a = 0; a < V; ++a)
-                rows[(i - i0) * V + a] = static_cast<double>(values[a][off[i]]);
-            partial[r][b].add_rows(std::span<const double>(rows).first((i1 - i0) * V));
+        g[r][a].resize(off.size());
+        for (std::size_t j = 0; j < off.size(); ++j)
+          g[r][a][j] = values[a][off[j]];
+      });
+      return g;
+    };
+    const auto no_month = [](int, int) { return false; };
+    for_each_month(
+        "moments", false, no_month, [&](int year, int month, const std::vector<std::vector<float>>& values) {
+          if (dist_months.contains(month) &&
+              static_cast<double>(kept_bytes + region_cells * V * sizeof(float)) <= params.keep_mb * 1e6) {
+            kept[{year, month}] = gather(values);
+            kept_bytes += region_cells * V * sizeof(float);
+          }
+          const auto mi = static_cast<std::size_t>(month - 1);
+          for (std::size_t r = 0; r < regions.size(); ++r) {
+            const auto& off = regions[r].offsets;
+            const std::size_t n = off.size();
+            parallel_for_each(ctx, V, [&](std::size_t a) {
+              thread_local std::vector<double> column;
+              column.resize(n);
+              for (std::size_t i = 0; i < n; ++i)
+                column[i] = static_cast<double>(values[a][off[i]]);
+              stats[r].monthly[a][mi].add(column);
+            });
+            const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
+            partial[r].assign(blocks, CoMoments(V));
+            parallel_for(ctx, blocks, [&](std::size_t b0, std::size_t b1) {
+              thread_local std::vector<double> rows;
+              rows.resize(kRowBlock * V);
+              for (std::size_t b = b0; b < b1; ++b) {
+                const std::size_t i0 = b * kRowBlock, i1 = std::min(n, i0 + kRowBlock);
+                for (std::size_t i = i0; i < i1; ++i)
+                  for (std::size_t a = 0; a < V; ++a)
+                    rows[(i - i0) * V + a] = static_cast<double>(values[a][off[i]]);
+                partial[r][b].add_rows(std::span<const double>(rows).first((i1 - i0) * V));
+              }
+            });
+            for (const auto& p : partial[r])
+              stats[r].comoments[mi].merge(p);
+            summary.values += n * V;
           }
         });
-        for (const auto& p : partial[r])
-          stats[r].comoments[mi].merge(p);
-        summary.values += n * V;
-      }
-    });
 
     // z-score parameters per (region, variable)
     std::vector<std::vector<RunningMoments>> overall(regions.size(), std::vector<RunningMoments>(V));
@@ -437,17 +471,16 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
             const double width = mm.n > 0 && hi > lo ? (hi - lo) / static_cast<double>(kFineBins - 1) : 1.0;
             stats[r].fine_grid[m].push_back({mm.n > 0 ? lo : 0.0, width});
           }
-      for_each_month("distributions", true, [&](int month, const std::vector<std::vector<float>>& values) {
+      const auto add_distributions = [&](int month, const RegionValues& g) {
         for (std::size_t r = 0; r < regions.size(); ++r) {
-          const auto& off = regions[r].offsets;
           auto& coarse = stats[r].coarse[month];
           auto& fine = stats[r].fine[month];
           auto& below = stats[r].below[month];
           auto& above = stats[r].above[month];
           const auto& fine_grid = stats[r].fine_grid[month];
           parallel_for_each(ctx, V, [&](std::size_t a) {
-            for (auto i : off) {
-              const double v = values[a][i];
+            for (const float value : g[r][a]) {
+              const double v = value;
               if (std::isnan(v)) continue;
               const double z = (v - zmean[r][a]) / zstd[r][a];
               if (z < -params.range)
@@ -467,7 +500,16 @@ ExploreSummary explore(const ExploreParams& params, const DataParams& data, cons
             }
           });
         }
-      });
+      };
+      // The kept months are the first ones of the first pass, so for every month the years still come in
+      // file order: the sums do not depend on how much was kept.
+      for (const auto& [year_month, g] : kept)
+        add_distributions(year_month.second, g);
+      const auto in_memory = [&](int year, int month) { return kept.contains({year, month}); };
+      for_each_month("distributions", true, in_memory,
+                     [&](int, int month, const std::vector<std::vector<float>>& values) {
+                       add_distributions(month, gather(values));
+                     });
     }
 
     // The KDEs (tens of millions of exp() for a few regions and variables), on every thread.

@@ -188,14 +188,24 @@ TEST_F(Explore, WritesTheTablesIndependentOfThreadsAndOrcaTraps) {
   two.threads = 2;
   four.threads = 4;
   const auto a = explore(params("a"), data("regular"), one, kProv);
-  explore(params("b"), data("regular"), four, kProv);
+  // b: every chosen month read again in the second pass; c: some kept, some read again (a 10-degree month of
+  // the three regions is about 40 kB)
+  auto pb = params("b"), pc = params("c");
+  pb.keep_mb = 0;
+  pc.keep_mb = 0.1;
+  const auto b = explore(pb, data("regular"), four, kProv);
+  const auto c = explore(pc, data("regular"), two, kProv);
   explore(params("orca"), data("orca"), two, kProv);
   EXPECT_EQ(a.files_read,
-            2u * 3u * 2u);  // two passes (the second only for the chosen months) over 3 years x 2
+            3u * 2u);  // the chosen months kept from the first pass over 3 years x 2 experiments
+  EXPECT_EQ(b.files_read, 2u * 3u * 2u);  // two passes
+  EXPECT_GT(c.files_read, a.files_read);
+  EXPECT_LT(c.files_read, b.files_read);
   for (const char* name : {"statistics.csv", "climatology.csv", "distributions.csv", "correlations.csv"}) {
     const std::string ta = read(root_ / "a" / name);
     EXPECT_GT(ta.size(), 100u) << name;
-    EXPECT_EQ(ta, read(root_ / "b" / name)) << name << ": depends on the thread count";
+    EXPECT_EQ(ta, read(root_ / "b" / name)) << name << ": depends on the thread count or keep_mb";
+    EXPECT_EQ(ta, read(root_ / "c" / name)) << name << ": depends on the thread count or keep_mb";
     // The ORCA grid holds the same ocean plus halo columns, a north fold and land filled with 0 and 1e20: the
     // repeated cells and the land must not count.
     EXPECT_EQ(ta, read(root_ / "orca" / name)) << name << ": ORCA traps counted";
@@ -241,6 +251,7 @@ TEST(ExploreParamsTest, Validation) {
   EXPECT_NE(error_of("[explore]\nregions = [\"atlantis\"]\n").find("unknown region"), std::string::npos);
   EXPECT_NE(error_of("[explore]\nyears = [2010, 2000]\n").find("explore.years"), std::string::npos);
   EXPECT_NE(error_of("[explore]\nrange = 9.0\n").find("explore.range"), std::string::npos);
+  EXPECT_NE(error_of("[explore]\nkeep_mb = -1.0\n").find("explore.keep_mb"), std::string::npos);
   EXPECT_NE(error_of("[explore]\nregions = [\"north_atlantic\", \"north_atlantic\"]\n").find("twice"),
             std::string::npos);
 }

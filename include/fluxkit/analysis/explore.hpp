@@ -9,9 +9,11 @@
 //     Gaussian kernel density estimate with Scott's bandwidth (as seaborn's kdeplot / scipy's gaussian_kde),
 //     computed from a fine histogram (binned KDE, error far below the plotted resolution);
 //   * Pearson correlation matrices of the variables for every calendar month and over all months.
-// Memory is bounded by one month of the variables over the regions' rows: nothing grows with the years.
-// Two passes over the files: the first for moments, climatology and correlations, the second (only the chosen
-// months) for the distributions, whose bins need the z-score parameters.
+// Two passes: the first over every file for moments, climatology and correlations, the second (only the
+// chosen months) for the distributions, whose bins need the z-score parameters. The second pass takes the
+// chosen months' region values kept from the first, up to keep_mb, and reads the files again only for the
+// rest. Memory is bounded by one month of the variables over the regions' rows plus keep_mb: nothing grows
+// with the years.
 //
 // Cells: the ocean cells (tmask == 1) of the region, each location once (ORCA halo columns and north-fold
 // repeats removed, as `fluxkit prepare`). Means and distributions skip NaN values per variable; correlations
@@ -55,6 +57,7 @@ struct ExploreParams {
   std::vector<std::string> variables = {};
   std::int64_t bins = 80;
   double range = 4.0;
+  double keep_mb = 256.0;
   std::string output_dir = "exploration";
   std::vector<std::string> custom_regions = {};
 
@@ -70,6 +73,9 @@ struct ExploreParams {
       "Variables (file variables of [data]); empty = the dynamic [data] features and the target.");
     v("bins", bins, "Histogram bins over [-range, range] of the z-scored values.");
     v("range", range, "Half-width of the distributions' z range (the seed's KDE clip = 4).");
+    v("keep_mb", keep_mb,
+      "Memory (MB) for the chosen months' region values kept from the first pass for the distributions; "
+      "months beyond it are read from the files again (0 = always). The tables do not depend on it.");
     v("output_dir", output_dir, "Directory the tables are written to.");
     v("custom_regions", custom_regions,
       "User regions \"name: lat_min, lat_max, lon_min, lon_max\" (as [prepare] custom_regions).");
