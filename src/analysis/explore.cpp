@@ -170,15 +170,24 @@ void CoMoments::add_rows(std::span<const double> rows) {
   if (b.n == 0) return;
   for (auto& m : b.mean)
     m /= b.n;
-  std::vector<double> d(v);
+  // Deviations of four complete rows at a time: each accumulator is loaded and stored once per four rows.
+  std::vector<double> d(4 * v, 0.0);
+  std::size_t filled = 0;
+  const auto flush = [&] {
+    const double *d0 = d.data(), *d1 = d0 + v, *d2 = d1 + v, *d3 = d2 + v;
+    for (std::size_t a = 0; a < v; ++a)
+      for (std::size_t c2 = a; c2 < v; ++c2)
+        b.c[a * v + c2] += (d0[a] * d0[c2] + d1[a] * d1[c2]) + (d2[a] * d2[c2] + d3[a] * d3[c2]);
+    std::fill(d.begin(), d.end(), 0.0);
+    filled = 0;
+  };
   for (std::size_t r = 0; r < nrows; ++r) {
     if (!ok[r]) continue;
     for (std::size_t a = 0; a < v; ++a)
-      d[a] = rows[r * v + a] - b.mean[a];
-    for (std::size_t a = 0; a < v; ++a)
-      for (std::size_t c2 = a; c2 < v; ++c2)
-        b.c[a * v + c2] += d[a] * d[c2];
+      d[filled * v + a] = rows[r * v + a] - b.mean[a];
+    if (++filled == 4) flush();
   }
+  if (filled > 0) flush();
   for (std::size_t a = 0; a < v; ++a)
     for (std::size_t c2 = 0; c2 < a; ++c2)
       b.c[a * v + c2] = b.c[c2 * v + a];
