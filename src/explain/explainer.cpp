@@ -286,11 +286,11 @@ class InterventionalTreeShapExplainer final : public Explainer {
         cached_for_ = &model;
       }
     }
-    const TreeEnsemble& trees = cached_;
+    const InterventionalTreeShap shap(cached_, bg);  // the background's mean prediction, once per call
     const std::size_t M = e.players;
     parallel_for(ctx, n, [&](std::size_t b, std::size_t end) {
       for (std::size_t i = b; i < end; ++i) {
-        const Attribution a = tree_shap_interventional(trees, x.subspan(i * M, M), bg);
+        const Attribution a = shap(x.subspan(i * M, M));
         std::copy(a.phi.begin(), a.phi.end(), e.phi.begin() + static_cast<std::ptrdiff_t>(i * M));
         e.base[i] = a.base;
         e.fx[i] = a.fx;

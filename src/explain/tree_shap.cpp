@@ -8,8 +8,11 @@
 // A, B is the game value * [A subset of S, B disjoint from S], whose Shapley values are value * (|A|-1)! |B|!
 // / (|A|+|B|)! for each feature of A and - value * |A|! (|B|-1)! / (|A|+|B|)! for each of B. Summed over
 // leaves and trees (DART: times the tree weight) and averaged over the background with its weights.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -53,29 +56,39 @@ Tree parse_tree(const json& t) {
   return tree;
 }
 
-struct Walk {
-  const Tree* tree;
-  std::span<const float> x, r;
+// All background rows walk a tree together: rows that reach a node along the same path with the same sets A
+// and B form one group (a range of `rows`, split in place at every node), so a leaf is attributed once per
+// group with the group's total weight instead of once per row. Every row still visits exactly the nodes of
+// its own walk.
+struct GroupWalk {
+  const Tree* tree = nullptr;
+  std::span<const float> x;
+  const float* bg = nullptr;  // background rows, row-major
+  std::size_t width = 0;
+  const double* row_weight = nullptr;
+  std::vector<std::uint32_t> rows;
   std::vector<std::int8_t> state;  // per feature: 0 none, 1 in A (x's side), 2 in B (r's side)
   std::vector<int> a, b;
   std::vector<double> fact;
-  double scale = 1;  // tree weight x background row weight
-  double* phi;
+  double* phi = nullptr;
 
-  int child(int node, float v) const {
-    if (std::isnan(v))
-      return tree->default_left[static_cast<std::size_t>(node)] ? tree->left[static_cast<std::size_t>(node)]
-                                                                : tree->right[static_cast<std::size_t>(node)];
-    const auto i = static_cast<std::size_t>(node);
+  int child(std::size_t i, float v) const {
+    if (std::isnan(v)) return tree->default_left[i] ? tree->left[i] : tree->right[i];
     return v < tree->threshold[i] ? tree->left[i] : tree->right[i];
   }
+  int row_child(std::size_t i, std::uint32_t row, std::size_t f) const {
+    return child(i, bg[row * width + f]);
+  }
 
-  void go(int node) {
+  void go(int node, std::size_t begin, std::size_t end) {
     const auto i = static_cast<std::size_t>(node);
     if (tree->left[i] < 0) {
       const std::size_t na = a.size(), nb = b.size();
       if (na + nb == 0) return;
-      const double v = tree->value[i] * scale;
+      double weight = 0;
+      for (std::size_t k = begin; k < end; ++k)
+        weight += row_weight[rows[k]];
+      const double v = tree->value[i] * tree->weight * weight;
       if (na > 0) {
         const double w = v * fact[na - 1] * fact[nb] / fact[na + nb];
         for (const int f : a)
@@ -88,22 +101,35 @@ struct Walk {
       }
       return;
     }
-    const int f = tree->feature[i];
-    const int cx = child(node, x[static_cast<std::size_t>(f)]),
-              cr = child(node, r[static_cast<std::size_t>(f)]);
-    const auto fs = static_cast<std::size_t>(f);
-    if (state[fs] == 1) return go(cx);
-    if (state[fs] == 2) return go(cr);
-    if (cx == cr) return go(cx);
-    state[fs] = 1;
-    a.push_back(f);
-    go(cx);
+    const auto f = static_cast<std::size_t>(tree->feature[i]);
+    const int cx = child(i, x[f]);
+    if (state[f] == 1) return go(cx, begin, end);
+    const auto first = rows.begin() + static_cast<std::ptrdiff_t>(begin),
+               last = rows.begin() + static_cast<std::ptrdiff_t>(end);
+    if (state[f] == 2) {  // each row its own side
+      const int left = tree->left[i];
+      const auto mid =
+          std::partition(first, last, [&](std::uint32_t r) { return row_child(i, r, f) == left; });
+      const auto m = static_cast<std::size_t>(mid - rows.begin());
+      if (begin < m) go(left, begin, m);
+      if (m < end) go(tree->right[i], m, end);
+      return;
+    }
+    // Rows going x's way continue unchanged; the others go both ways, with f in A or in B.
+    const auto mid = std::partition(first, last, [&](std::uint32_t r) { return row_child(i, r, f) == cx; });
+    const auto m = static_cast<std::size_t>(mid - rows.begin());
+    if (begin < m) go(cx, begin, m);
+    if (m == end) return;
+    const int other = cx == tree->left[i] ? tree->right[i] : tree->left[i];
+    state[f] = 1;
+    a.push_back(static_cast<int>(f));
+    go(cx, m, end);
     a.pop_back();
-    state[fs] = 2;
-    b.push_back(f);
-    go(cr);
+    state[f] = 2;
+    b.push_back(static_cast<int>(f));
+    go(other, m, end);
     b.pop_back();
-    state[fs] = 0;
+    state[f] = 0;
   }
 };
 
@@ -178,33 +204,48 @@ TreeEnsemble parse_xgboost_json(std::string_view text) {
   }
 }
 
-Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
-                                     const Background& bg) {
-  if (x.size() != model.features || bg.width != model.features)
-    throw Error(
-        fmt::format("explain: the tree model takes {} columns, the sample has {} and the background {}",
-                    model.features, x.size(), bg.width));
+InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const Background& bg)
+    : model_(&model), background_(&bg) {
+  if (bg.width != model.features)
+    throw Error(fmt::format("explain: the tree model takes {} columns, the background has {}", model.features,
+                            bg.width));
   if (bg.rows == 0) throw Error("explain: the background has no rows");
+  for (std::size_t j = 0; j < bg.rows; ++j)
+    base_ += bg.weight[j] * model.predict(std::span<const float>(bg.x.data() + j * bg.width, bg.width));
+}
+
+Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
+  const TreeEnsemble& model = *model_;
+  const Background& bg = *background_;
+  if (x.size() != model.features)
+    throw Error(
+        fmt::format("explain: the tree model takes {} columns, the sample has {}", model.features, x.size()));
   Attribution out;
   out.phi.assign(model.features, 0.0);
   out.fx = model.predict(x);
-  Walk w;
+  out.base = base_;
+  GroupWalk w;
   w.x = x;
+  w.bg = bg.x.data();
+  w.width = bg.width;
+  w.row_weight = bg.weight.data();
   w.state.assign(model.features, 0);
   w.fact.assign(model.features + 2, 1.0);
   for (std::size_t i = 1; i < w.fact.size(); ++i)
     w.fact[i] = w.fact[i - 1] * double(i);
   w.phi = out.phi.data();
-  for (std::size_t j = 0; j < bg.rows; ++j) {
-    w.r = std::span<const float>(bg.x.data() + j * bg.width, bg.width);
-    out.base += bg.weight[j] * model.predict(w.r);
-    for (const auto& t : model.trees) {
-      w.tree = &t;
-      w.scale = t.weight * bg.weight[j];
-      w.go(0);
-    }
+  w.rows.resize(bg.rows);
+  for (const auto& t : model.trees) {
+    w.tree = &t;
+    std::iota(w.rows.begin(), w.rows.end(), std::uint32_t{0});
+    w.go(0, 0, bg.rows);
   }
   return out;
+}
+
+Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
+                                     const Background& background) {
+  return InterventionalTreeShap(model, background)(x);
 }
 
 }  // namespace fluxkit::explain

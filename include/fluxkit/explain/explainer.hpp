@@ -114,8 +114,21 @@ struct TreeEnsemble {
 TreeEnsemble parse_xgboost_json(std::string_view json);
 
 // Exact interventional TreeSHAP: phi for x against every background row (the game v(S) = f(x_S, z_rest)
-// averaged over the rows with their weights), walking each tree once per (x, row). phi[M], base = weighted
-// mean prediction of the background.
+// averaged over the rows with their weights), the rows walking each tree together in groups that share a
+// path (docs/explain.md). phi[M], base = weighted mean prediction of the background. Set up once per model
+// and background (it checks their widths and computes the base), then called for each sample; the model and
+// the background must outlive it. Calls are independent (const): threads may share one.
+class InterventionalTreeShap {
+ public:
+  InterventionalTreeShap(const TreeEnsemble& model, const Background& background);
+  Attribution operator()(std::span<const float> x) const;
+
+ private:
+  const TreeEnsemble* model_;
+  const Background* background_;
+  double base_ = 0;
+};
+// One sample: InterventionalTreeShap(model, background)(x).
 Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
                                      const Background& background);
 
