@@ -30,7 +30,7 @@ void add_tune_command(CLI::App& app, GlobalOptions& g) {
     // policy is set in this process's environment, which the workers inherit: OpenMP reads it only once, when
     // it starts in a process.
     const int workers = static_cast<int>(tune.workers);
-    (void)choose_openmp_wait_policy(workers, std::max(1, inv.ctx.threads / workers), load_average());
+    (void)choose_openmp_wait_policy(workers, std::max(1, inv.ctx.threads / workers), current_load());
     const int status = run_python_module("fluxkit.tuning", inv, PythonPackage::with_core);
     if (status == 2) throw ConfigError(inv.doc.source(), "tune", "rejected by the tuning driver (see above)");
     if (status != 0)

@@ -11,7 +11,8 @@
 # SEED_DIR: a checkout of the thesis code (nothing is downloaded). Defaults: MODELS="mlp lstm attention_lstm",
 # BATCHES="32 256". The stores come from CONFIG (default configs/demo.toml: its prepare runs first if they are
 # missing); TRAIN_FRACTION=f prepares separate stores with that training fraction under WORK (default
-# /tmp/fluxkit_bench_training), e.g. TRAIN_FRACTION=0.5 for ~160,000 training windows. Needs python3-torch.
+# /tmp/fluxkit_bench_training), e.g. TRAIN_FRACTION=0.0414 for the 163,836 training windows of the thesis'
+# North Atlantic runs (with configs/demo.toml). Needs python3-torch.
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 FLUXKIT="${FLUXKIT:-$SRC/build/fluxkit}"
@@ -51,7 +52,7 @@ for model in $MODELS; do
   for batch in $BATCHES; do
     rm -rf "$WORK/models"
     /usr/bin/time -f "%e %U %S" -o "$WORK/fluxkit.time" "$FLUXKIT" train --config "$CONFIG" "${sets[@]}" \
-      --threads "$THREADS" --set "train.models=[\"$model\"]" --set train.ensemble=1 \
+      --threads "$THREADS" --set "train.models=[\"$model\"]" --set train.ensemble=1 --set "train.ensemble_models=[]" \
       --set "train.output_dir=\"$WORK/models\"" --set "model.$model.max_epochs=1" \
       --set "model.$model.batch_size=$batch" --verbosity warn >/dev/null
     read -r fk_wall fk_user fk_sys <"$WORK/fluxkit.time"

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <string>
 #include <thread>
 
@@ -63,13 +64,36 @@ Context make_context(const RunParams& run) {
   return ctx;
 }
 
-double load_average() {
+namespace {
+// Runnable tasks other than the caller at this instant (/proc/stat's procs_running counts the caller); -1
+// where it cannot be read.
+int other_runnable_tasks() {
+  std::FILE* f = std::fopen("/proc/stat", "r");
+  if (f == nullptr) return -1;
+  int running = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "procs_running %d", &running) == 1) break;
+  std::fclose(f);
+  return running < 0 ? -1 : std::max(0, running - 1);
+}
+}  // namespace
+
+double current_load() {
   std::FILE* f = std::fopen("/proc/loadavg", "r");
   if (f == nullptr) return 0.0;
   double one_minute = 0.0;
   if (std::fscanf(f, "%lf", &one_minute) != 1) one_minute = 0.0;
   std::fclose(f);
-  return one_minute;
+  if (one_minute < 0.5) return one_minute;
+  // The average lags: for a minute after another job ends it still counts that job. Capped by the most tasks
+  // seen runnable in ten looks over 30 ms (several looks: a competing job may be waiting on I/O at any one).
+  int busiest = -1;
+  for (int look = 0; look < 10; ++look) {
+    busiest = std::max(busiest, other_runnable_tasks());
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  }
+  return busiest < 0 ? one_minute : std::min(one_minute, static_cast<double>(busiest));
 }
 
 std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process, double load) {

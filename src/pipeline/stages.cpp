@@ -119,7 +119,7 @@ std::vector<TrainedModel> run_train(const config::Document& doc, const Context& 
   const TrainingStores stores = open_training_stores(doc);
   const SampleStore &train = *stores.train, &validation = *stores.validation;
   if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
-  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads, load_average()));
+  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads, current_load()));
   spdlog::info("training windows {} ({} cells), validation windows {} ({} cells)", train.windows(),
                train.cells(), validation.windows(), validation.cells());
   const auto results =
@@ -186,7 +186,7 @@ std::vector<ReconstructOutcome> run_reconstruct(const config::Document& doc, con
   effective.insert("reconstruct", config::to_table(params));
   const auto prov = Provenance::make(config_hash(effective), command_line);
   if (mpi.active()) spdlog::info("rank {} of {}", mpi.rank(), mpi.size());
-  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads, load_average()));
+  log_openmp_wait_policy(choose_openmp_wait_policy(mpi.local_size(), ctx.threads, current_load()));
   auto outcomes = reconstruct(params, doc.get<PrepareParams>(), doc.get<DataParams>(),
                               doc.get<TrainParams>().output_dir, force, mpi.rank(), mpi.size(), ctx, prov);
   long long written = 0, skipped = 0;
@@ -220,7 +220,7 @@ ExplainSummary run_explain(const config::Document& doc, const Context& base_ctx,
   Context ctx = base_ctx;
   ctx.threads = std::max(1, ctx.threads / std::max(1, comm.local_size()));
   if (comm.active()) spdlog::info("rank {} of {}, {} thread(s)", comm.rank(), comm.size(), ctx.threads);
-  log_openmp_wait_policy(choose_openmp_wait_policy(comm.local_size(), ctx.threads, load_average()));
+  log_openmp_wait_policy(choose_openmp_wait_policy(comm.local_size(), ctx.threads, current_load()));
   auto summary = fluxkit::run_explain(params, doc.get<PrepareParams>(), doc.get<TrainParams>(), ctx,
                                       Provenance::make(config_hash(effective), command_line), comm);
   if (comm.rank() != 0) return summary;

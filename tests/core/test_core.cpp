@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -194,6 +195,19 @@ TEST(Provenance, SourceDateEpochFixesTimestamp) {
 
 }  // namespace
 }  // namespace fluxkit
+
+// The load the policy is chosen on never exceeds the 1-minute average (a cap, not another estimate), and this
+// test's own process is not counted as other work.
+TEST(Context, CurrentLoadIsCappedByTheOneMinuteAverage) {
+  std::FILE* f = std::fopen("/proc/loadavg", "r");
+  if (f == nullptr) GTEST_SKIP() << "no /proc/loadavg";
+  double before = 0;
+  ASSERT_EQ(std::fscanf(f, "%lf", &before), 1);
+  std::fclose(f);
+  const double load = fluxkit::current_load();
+  EXPECT_GE(load, 0.0);
+  EXPECT_LE(load, before + 0.5);  // the average may move between the two reads, by little
+}
 
 // The OpenMP wait policy per verb: one process keeps the runtime's default, several ranks with thread teams
 // on one machine get PASSIVE, and a policy the user set is never changed. Run in a child process: the

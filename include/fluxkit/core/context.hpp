@@ -51,12 +51,14 @@ Context make_context(const RunParams& run);
 // batch's many short parallel regions fast; PASSIVE would wake the threads through the kernel every time.
 // When the cores are shared, spinning threads take the time slices the working threads need (a 2-thread
 // epoch was 15x slower than with PASSIVE at a load of 9 on 2 cores), so PASSIVE is set when several ranks
-// with teams share the machine (`processes_on_node` > 1) or when the 1-minute load average `load` leaves
-// fewer idle cores than the team's threads. A value set in the environment is always kept; a team of one
-// thread never waits. Returns the policy in effect ("" = the runtime's default).
+// with teams share the machine (`processes_on_node` > 1) or when the other work `load` (`current_load()`)
+// leaves fewer idle cores than the team's threads. A value set in the environment is always kept; a team of
+// one thread never waits. Returns the policy in effect ("" = the runtime's default).
 std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process, double load);
 
-// The 1-minute load average of the machine (/proc/loadavg; 0 where it cannot be read).
-double load_average();
+// The load of the machine from other work: the 1-minute load average (/proc/loadavg; 0 where it cannot be
+// read), capped by the tasks other than the caller seen runnable over 30 ms, since the average still counts
+// a job that ended within the last minute.
+double current_load();
 
 }  // namespace fluxkit
