@@ -52,8 +52,8 @@ for model in $MODELS; do
   for batch in $BATCHES; do
     rm -rf "$WORK/models"
     /usr/bin/time -f "%e %U %S" -o "$WORK/fluxkit.time" "$FLUXKIT" train --config "$CONFIG" "${sets[@]}" \
-      --threads "$THREADS" --set "train.models=[\"$model\"]" --set train.ensemble=1 --set "train.ensemble_models=[]" \
-      --set "train.output_dir=\"$WORK/models\"" --set "model.$model.max_epochs=1" \
+      --threads "$THREADS" --set "train.models=[\"$model\"]" --set train.ensemble=1 \
+      --set "train.ensemble_models=[]" --set "train.output_dir=\"$WORK/models\"" --set "model.$model.max_epochs=1" \
       --set "model.$model.batch_size=$batch" --verbosity warn >/dev/null
     read -r fk_wall fk_user fk_sys <"$WORK/fluxkit.time"
     "$PY" "$SRC/bench/seed_train_epoch.py" --seed-dir "$SEED_DIR" --train "$samples/train.nc" \

@@ -196,8 +196,7 @@ TEST(Provenance, SourceDateEpochFixesTimestamp) {
 }  // namespace
 }  // namespace fluxkit
 
-// The load the policy is chosen on never exceeds the 1-minute average (a cap, not another estimate), and this
-// test's own process is not counted as other work.
+// The load the policy is chosen on never exceeds the 1-minute average: a cap on it, not another estimate.
 TEST(Context, CurrentLoadIsCappedByTheOneMinuteAverage) {
   std::FILE* f = std::fopen("/proc/loadavg", "r");
   if (f == nullptr) GTEST_SKIP() << "no /proc/loadavg";
