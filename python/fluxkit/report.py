@@ -199,7 +199,7 @@ def df_html(df: pd.DataFrame, floatfmt: str = "{:.4g}", highlight_first: bool = 
         for c in df.columns:
             v = r[c]
             if isinstance(v, float):
-                s = "nan" if math.isnan(v) else floatfmt.format(v)
+                s = "\u2013" if math.isnan(v) else floatfmt.format(v)  # no value (e.g. a method without it)
                 cells.append(f'<td class="num">{esc(s)}</td>')
             elif isinstance(v, (int,)) and not isinstance(v, bool):
                 cells.append(f'<td class="num">{v:,}</td>')

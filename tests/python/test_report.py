@@ -148,3 +148,12 @@ def test_sections_can_be_added(run_copy, monkeypatch):
     assert any("shap.nc" in m for m in missing) and any("boom" in m for m in missing)
     # the configuration stays the last section
     assert page.rindex("<section") == page.index('<section id="configuration"')
+
+
+def test_tables_mark_missing_values_as_a_dash():
+    # e.g. the explanations table: a method without a "pruned events" player has no value there
+    import pandas as pd
+    out = report.df_html(pd.DataFrame({"driver": ["SST", "pruned events"], "mlp kernel_shap": [0.5, float("nan")]}))
+    assert '<td class="num">0.5</td>' in out
+    assert '<td class="num">\u2013</td>' in out
+    assert "nan" not in out
