@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -203,8 +204,25 @@ py::tuple gather(const Store& st, const py::object& ids_obj, const std::string& 
 // ---- models
 // ------------------------------------------------------------------------------------------------
 
+// Explainers by method, kept with a Python Model: one that prepares per model (the interventional TreeSHAP
+// reads the trees) does it on the first call, not on every call.
+class ExplainerCache {
+ public:
+  const explain::Explainer& get(const std::string& method) {
+    std::lock_guard lock(mutex_);
+    auto it = by_method_.find(method);
+    if (it == by_method_.end()) it = by_method_.emplace(method, explain::make_explainer(method)).first;
+    return *it->second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<explain::Explainer>> by_method_;
+};
+
 struct LoadedPyModel {
   std::shared_ptr<LoadedModel> m;
+  std::shared_ptr<ExplainerCache> explainers = std::make_shared<ExplainerCache>();
 };
 
 std::string layout_name(WindowLayout l) {
@@ -489,8 +507,8 @@ PYBIND11_MODULE(_core, m) {
          std::size_t background_kmeans, std::size_t nsamples, std::uint64_t seed, double timeshap_tolerance,
          const std::string& timeshap_baseline, bool interactions, py::object threads) {
         const Model& model = *p.m->model;
-        const auto explainer = explain::make_explainer(method);
-        explainer->check_model(model);
+        const explain::Explainer& explainer = p.explainers->get(method);
+        explainer.check_model(model);
         const std::size_t M = model.input_shape().flat_width();
         auto flat_rows = [&](const py::handle& obj, const std::string& what) {
           auto a = floating_input<float>(obj, what);
@@ -511,7 +529,7 @@ PYBIND11_MODULE(_core, m) {
           background = background_kmeans > 0 && background_kmeans < rows
                            ? explain::kmeans_background(bs, rows, M, background_kmeans, seed)
                            : explain::uniform_background(std::vector<float>(bs.begin(), bs.end()), M);
-        } else if (explainer->needs_background()) {
+        } else if (explainer.needs_background()) {
           throw Error(method + " needs a background (rows of the flat layout, e.g. training windows)");
         }
         explain::ExplainOptions options;
@@ -523,7 +541,7 @@ PYBIND11_MODULE(_core, m) {
         const Context ctx = context(std::move(threads));
         std::span<const float> xs(x.data(), static_cast<std::size_t>(x.size()));
         const explain::Explanation e =
-            released([&] { return explainer->explain(model, xs, n, background, options, ctx); });
+            released([&] { return explainer.explain(model, xs, n, background, options, ctx); });
 
         auto array = [](const auto& v, std::vector<py::ssize_t> shape) {
           using T = typename std::decay_t<decltype(v)>::value_type;

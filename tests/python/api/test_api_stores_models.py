@@ -155,6 +155,13 @@ def test_explain_arrays(ocean_run, store):
     inter = xgb.explain(x, "tree_shap_interventional", background=background)
     np.testing.assert_allclose(inter.phi.sum("column") + inter.base, inter.fx, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(inter.base, xgb.predict(background).astype(np.float64).mean(), rtol=1e-5)
+    # the model keeps its explainers (the trees are read once): a later call answers for its own background
+    other = background[::2]
+    inter_other = xgb.explain(x, "tree_shap_interventional", background=other)
+    np.testing.assert_allclose(inter_other.base, xgb.predict(other).astype(np.float64).mean(), rtol=1e-5)
+    assert not np.allclose(inter_other.phi, inter.phi)
+    again = xgb.explain(x, "tree_shap_interventional", background=background)
+    np.testing.assert_array_equal(again.phi, inter.phi)
 
     mlp = fluxkit.load_model(ocean_run / "models" / "mlp")
     a = mlp.explain(x[:2], "kernel_shap", background=background, background_kmeans=5, nsamples=600, seed=3)
