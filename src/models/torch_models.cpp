@@ -12,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -34,6 +35,22 @@ namespace {
 // ---- networks
 // -----------------------------------------------------------------------------------------------
 
+std::mutex& global_generator_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// torch::dropout (the same draws, the same scaling) from a given generator rather than libtorch's global one:
+// ensemble members train at the same time in threads of one process, and draws from a shared generator would
+// interleave differently on every run.
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training, at::Generator* rng) {
+  if (p == 0 || !training || x.numel() == 0) return x;
+  if (p == 1) return x * torch::zeros_like(x);
+  torch::Tensor noise = torch::empty_like(x).bernoulli_(1 - p, *rng);
+  noise.div_(1 - p);
+  return x * noise;
+}
+
 // MLP: Linear -> ReLU -> Dropout per hidden layer, then Linear to 1. Keys layers.{i}.*, output_layer.*.
 struct MlpNetImpl : torch::nn::Module {
   MlpNetImpl(std::int64_t inputs, const std::vector<std::int64_t>& hidden, double dropout) : p(dropout) {
@@ -48,13 +65,14 @@ struct MlpNetImpl : torch::nn::Module {
   torch::Tensor forward(torch::Tensor x) {
     for (const auto& layer : *layers) {
       x = torch::relu(layer->as<torch::nn::Linear>()->forward(x));
-      x = torch::dropout(x, p, is_training());
+      x = dropout(x, p, is_training(), rng);
     }
     return output_layer->forward(x).squeeze(-1);
   }
   torch::nn::ModuleList layers{nullptr};
   torch::nn::Linear output_layer{nullptr};
   double p;
+  at::Generator* rng = nullptr;  // the model's (TorchModel::rng_)
 };
 TORCH_MODULE(MlpNet);
 
@@ -70,11 +88,13 @@ struct LstmNetImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     const torch::Tensor out = std::get<0>(lstm->forward(x));
     const torch::Tensor last = out.select(1, out.size(1) - 1);
-    return fc1->forward(torch::dropout(last, p, is_training())).squeeze(-1);
+    return fc1->forward(dropout(last, p, is_training(), rng)).squeeze(-1);
   }
   torch::nn::LSTM lstm{nullptr};
   torch::nn::Linear fc1{nullptr};
   double p;
+  at::Generator* rng = nullptr;  // the model's (TorchModel::rng_); the LSTM's own dropout between layers
+                                 // (num_layers > 1) draws from libtorch's global generator
 };
 TORCH_MODULE(LstmNet);
 
@@ -112,12 +132,13 @@ struct AttentionLstmNetImpl : torch::nn::Module {
     const torch::Tensor context = (b.unsqueeze(-1) * seq).sum(0);
     if (alpha != nullptr) *alpha = steps.alpha.transpose(0, 1);
     if (beta != nullptr) *beta = b.t();
-    return fc1->forward(torch::dropout(context, p, is_training())).squeeze(-1);
+    return fc1->forward(dropout(context, p, is_training(), rng)).squeeze(-1);
   }
   torch::nn::LSTMCell lstm_cell{nullptr};
   InputAttention attention{nullptr};
   torch::nn::Linear temporal_attention{nullptr}, fc1{nullptr};
   std::int64_t hidden;
+  at::Generator* rng = nullptr;  // the model's (TorchModel::rng_)
   double p;
 };
 TORCH_MODULE(AttentionLstmNet);
@@ -191,6 +212,8 @@ class TorchModel : public Model {
  public:
   TorchModel(std::string type, WindowLayout layout, InputShape shape, TorchFitParams fit, toml::table hp)
       : type_(std::move(type)), layout_(layout), shape_(std::move(shape)), fit_(fit), hp_(std::move(hp)) {}
+  TorchModel(const TorchModel&) = delete;  // the nets point at rng_
+  TorchModel& operator=(const TorchModel&) = delete;
 
   std::string type() const override { return type_; }
   WindowLayout layout() const override { return layout_; }
@@ -213,7 +236,13 @@ class TorchModel : public Model {
 
  protected:
   virtual bool ignored_key(std::string_view) const { return false; }
-  virtual void build() = 0;  // a fresh, randomly initialised network
+  virtual void build() = 0;  // a fresh, randomly initialised network, its dropout drawing from rng_
+  // build() holding the lock that every draw from libtorch's global generator here takes (the
+  // initialisation): models are made and fitted in several threads at once (ensemble members).
+  void build_locked() {
+    std::lock_guard lock(global_generator_mutex());
+    build();
+  }
   virtual torch::nn::Module& module() const = 0;
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
   virtual std::string architecture() const = 0;
@@ -243,6 +272,7 @@ class TorchModel : public Model {
   InputShape shape_;
   TorchFitParams fit_;
   toml::table hp_;
+  at::Generator rng_;  // dropout's generator, seeded by fit(); nets keep its address (not copyable)
 };
 
 double TorchModel::evaluate(const SampleStore& store, torch::Device device) {
@@ -270,8 +300,16 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
   if (train.windows() == 0 || validation.windows() == 0)
     throw Error("fit: empty training or validation store");
   const torch::Device device = device_of(ctx);
-  torch::manual_seed(options.seed);
-  build();
+  {
+    // The initialisation draws from libtorch's global generator, so concurrent fits take turns; dropout then
+    // draws from the model's own generator, continuing the global one's sequence (a fit alone draws exactly
+    // what it would from the global generator).
+    std::lock_guard lock(global_generator_mutex());
+    torch::manual_seed(options.seed);
+    build();
+    rng_ = at::make_generator<at::CPUGeneratorImpl>();
+    rng_.set_state(at::detail::getDefaultCPUGenerator().get_state());
+  }
   module().to(device);
   torch::optim::Adam optimizer(module().parameters(),
                                torch::optim::AdamOptions(fit_.learning_rate).weight_decay(fit_.weight_decay));
@@ -295,7 +333,7 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
     for (std::size_t i = 0; i < best.size(); ++i)
       params[i].copy_(best[i].to(device));
   };
-  auto generator = at::detail::getDefaultCPUGenerator();
+  at::Generator& generator = rng_;
 
   if (files && options.resume && fs::exists(checkpoint)) {
     torch::serialize::InputArchive a;
@@ -507,12 +545,13 @@ class MlpModel final : public TorchModel {
  public:
   MlpModel(const InputShape& shape, const MlpParams& p)
       : TorchModel("mlp", WindowLayout::Flat, shape, p.fit, config::to_table(p)), params_(p) {
-    build();
+    build_locked();
   }
 
  protected:
   void build() override {
     net_ = MlpNet(static_cast<std::int64_t>(shape_.flat_width()), params_.hidden_dims, params_.dropout);
+    net_->rng = &rng_;
   }
   torch::nn::Module& module() const override { return *net_; }
   torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
@@ -530,13 +569,14 @@ class LstmModel final : public TorchModel {
  public:
   LstmModel(const InputShape& shape, const LstmParams& p)
       : TorchModel("lstm", WindowLayout::Sequence, shape, p.fit, config::to_table(p)), params_(p) {
-    build();
+    build_locked();
   }
 
  protected:
   void build() override {
     net_ = LstmNet(static_cast<std::int64_t>(shape_.features.size()), params_.hidden_dim, params_.num_layers,
                    params_.dropout);
+    net_->rng = &rng_;
   }
   torch::nn::Module& module() const override { return *net_; }
   torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
@@ -555,7 +595,7 @@ class AttentionLstmModel final : public TorchModel {
  public:
   AttentionLstmModel(const InputShape& shape, const AttentionLstmParams& p)
       : TorchModel("attention_lstm", WindowLayout::Sequence, shape, p.fit, config::to_table(p)), params_(p) {
-    build();
+    build_locked();
   }
   bool has_attention() const override { return true; }
   // The seed's module holds an LSTM it never uses.
@@ -594,6 +634,7 @@ class AttentionLstmModel final : public TorchModel {
   void build() override {
     net_ = AttentionLstmNet(static_cast<std::int64_t>(shape_.features.size()), params_.hidden_dim,
                             params_.dropout);
+    net_->rng = &rng_;
   }
   torch::nn::Module& module() const override { return *net_; }
   torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }

@@ -167,3 +167,18 @@ def test_a_missing_member_stops_reconstruct(ensemble_run, tmp_path):
     assert r.returncode != 0
     assert "ensemble member artifact models/xgboost/member_2" in r.stderr + r.stdout
     assert not (d / "reconstruction").exists()
+
+
+def test_members_trained_at_the_same_time_are_the_same_on_every_run(run_dir, tmp_path):
+    """Two MLP members on 2 threads train at the same time, one thread each: every run gives the same weights
+    (each member draws its dropout from its own generator and sets its own thread count)."""
+    weights = []
+    for k in range(2):
+        d = tmp_path / f"run{k}"
+        shutil.copytree(run_dir, d, ignore=shutil.ignore_patterns("figures", "report", "models"))
+        fluxkit("train", "--config", "run.toml", "--threads", "2", "--set", 'train.models=["mlp"]',
+                "--set", "train.ensemble=2", "--set", "model.mlp.max_epochs=2", "--set", "model.mlp.dropout=0.4",
+                cwd=d)
+        weights.append([(d / "models" / "mlp" / f"member_{m}" / "weights.pt").read_bytes() for m in range(2)])
+    assert weights[0][0] != weights[0][1]  # two members, two seeds
+    assert weights[0] == weights[1]
