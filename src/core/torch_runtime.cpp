@@ -20,9 +20,10 @@ void configure_torch(const Context& ctx) {
   // heap top mapped; the memory stays with the process, which reuses it for the next batch.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  // Always, in the calling thread: libtorch's count is process-wide but OpenMP's is per thread, so an ensemble
-  // member starting in a new thread would otherwise run with the runtime's default (all cores) whenever
-  // another member had already set the process-wide count, and its sums would depend on which started first.
+  // Always, in the calling thread: libtorch's count is process-wide but OpenMP's is per thread, so an
+  // ensemble member starting in a new thread would otherwise run with the runtime's default (all cores)
+  // whenever another member had already set the process-wide count, and its sums would depend on which
+  // started first.
   at::set_num_threads(ctx.threads);
   if (ctx.device == Device::Cuda && !torch::cuda::is_available())
     throw Error(
