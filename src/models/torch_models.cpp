@@ -45,6 +45,7 @@ std::mutex& global_generator_mutex() {
 // interleave differently on every run.
 torch::Tensor dropout(const torch::Tensor& x, double p, bool training, at::Generator* rng) {
   if (p == 0 || !training || x.numel() == 0) return x;
+  if (!x.device().is_cpu()) return torch::dropout(x, p, training);  // the generator is a CPU one
   if (p == 1) return x * torch::zeros_like(x);
   torch::Tensor noise = torch::empty_like(x).bernoulli_(1 - p, *rng);
   noise.div_(1 - p);
