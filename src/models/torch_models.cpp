@@ -24,7 +24,7 @@
 #include "fluxkit/core/progress.hpp"
 #include "fluxkit/core/provenance.hpp"
 #include "fluxkit/models/model.hpp"
-#include "models/attention_recurrence.hpp"
+#include "models/recurrence.hpp"
 
 namespace fluxkit {
 
@@ -87,15 +87,31 @@ struct LstmNetImpl : torch::nn::Module {
     fc1 = register_module("fc1", torch::nn::Linear(hidden, 1));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    const torch::Tensor out = std::get<0>(lstm->forward(x));
-    const torch::Tensor last = out.select(1, out.size(1) - 1);
+    torch::Tensor last;
+    if (is_training() && lstm->options.num_layers() > 1 && lstm->options.dropout() > 0) {
+      // Dropout between the layers: libtorch's LSTM draws it (from libtorch's global generator).
+      const torch::Tensor out = std::get<0>(lstm->forward(x));
+      last = out.select(1, out.size(1) - 1);
+    } else {  // the same function, fused on the CPU (recurrence.hpp)
+      const torch::Tensor hs = detail::lstm_steps(x, layer_weights());
+      last = hs[hs.size(0) - 1];
+    }
     return fc1->forward(dropout(last, p, is_training(), rng)).squeeze(-1);
+  }
+  std::vector<detail::LstmLayerWeights> layer_weights() const {
+    const auto named = lstm->named_parameters(false);
+    std::vector<detail::LstmLayerWeights> layers;
+    for (std::int64_t k = 0; k < lstm->options.num_layers(); ++k) {
+      const std::string l = std::to_string(k);
+      layers.push_back({named["weight_ih_l" + l], named["weight_hh_l" + l], named["bias_ih_l" + l],
+                        named["bias_hh_l" + l]});
+    }
+    return layers;
   }
   torch::nn::LSTM lstm{nullptr};
   torch::nn::Linear fc1{nullptr};
   double p;
-  at::Generator* rng = nullptr;  // the model's (TorchModel::rng_); the LSTM's own dropout between layers
-                                 // (num_layers > 1) draws from libtorch's global generator
+  at::Generator* rng = nullptr;  // the model's (TorchModel::rng_)
 };
 TORCH_MODULE(LstmNet);
 
@@ -110,7 +126,7 @@ struct InputAttentionImpl : torch::nn::Module {
 };
 TORCH_MODULE(InputAttention);
 
-// LSTMCell loop over the window with input attention (attention_recurrence.hpp), then temporal attention
+// LSTMCell loop over the window with input attention (recurrence.hpp), then temporal attention
 // s_t = w^T h_t + b, beta = softmax_W(s), context = sum_t beta_t h_t, y = fc1(dropout(context)). Keys
 // lstm_cell.*, attention.{W,U,V}.*, temporal_attention.*, fc1.* (the seed's unused lstm_layer is not built).
 struct AttentionLstmNetImpl : torch::nn::Module {

@@ -1,4 +1,4 @@
-#include "models/attention_recurrence.hpp"
+#include "models/recurrence.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -122,6 +122,47 @@ void for_row_blocks(std::int64_t rows, std::int64_t row_size, const Fn& fn) {
   at::parallel_for(0, rows, grain, [&](std::int64_t begin, std::int64_t end) { fn(begin, end - begin); });
 }
 
+// The LSTM cell's forward for one step, from the gates' pre-activations z [B, 4H] (i, f, g, o; rows may be
+// strided): activates z in place and writes c_t = f c_{t-1} + i g, tanh(c_t) and h_t = o tanh(c_t), [B, H]
+// each. An undefined c_prev is c_{t-1} = 0.
+void cell_forward(const at::Tensor& z, const at::Tensor& c_prev, const at::Tensor& c, const at::Tensor& tc,
+                  const at::Tensor& h) {
+  const auto H = c.size(1);
+  for_row_blocks(z.size(0), 4 * H, [&](std::int64_t b0, std::int64_t n) {
+    const at::Tensor zr = z.narrow(0, b0, n);
+    at::Tensor cr = c.narrow(0, b0, n), tcr = tc.narrow(0, b0, n), hr = h.narrow(0, b0, n);
+    zr.narrow(1, 0, 2 * H).sigmoid_();
+    zr.narrow(1, 2 * H, H).tanh_();
+    zr.narrow(1, 3 * H, H).sigmoid_();
+    at::mul_out(cr, zr.narrow(1, 0, H), zr.narrow(1, 2 * H, H));                     // i g
+    if (c_prev.defined()) cr.addcmul_(zr.narrow(1, H, H), c_prev.narrow(0, b0, n));  // + f c_{t-1}
+    at::tanh_out(tcr, cr);
+    at::mul_out(hr, zr.narrow(1, 3 * H, H), tcr);  // o tanh(c_t)
+  });
+}
+
+// The LSTM cell's backward for one step, all rows (cell_backward_row): g the activated gates and dz the
+// gradient of their pre-activations, [B, 4H] views whose rows may be strided; tc, c_prev (undefined: zero),
+// dhs, dh and dc contiguous [B, H].
+void cell_backward(const at::Tensor& g, const at::Tensor& tc, const at::Tensor& c_prev, const at::Tensor& dhs,
+                   const at::Tensor& dh, const at::Tensor& dc, const at::Tensor& dz) {
+  const auto B = g.size(0), H = tc.size(1), g_stride = g.stride(0), dz_stride = dz.stride(0);
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "lstm_cell_backward", [&] {
+    const scalar_t* pg = g.data_ptr<scalar_t>();
+    const scalar_t* ptc = tc.data_ptr<scalar_t>();
+    const scalar_t* pc = c_prev.defined() ? c_prev.data_ptr<scalar_t>() : nullptr;
+    const scalar_t* pdhs = dhs.data_ptr<scalar_t>();
+    const scalar_t* pdh = dh.data_ptr<scalar_t>();
+    scalar_t* pdc = dc.data_ptr<scalar_t>();
+    scalar_t* pdz = dz.data_ptr<scalar_t>();
+    at::parallel_for(0, B, 16, [&](std::int64_t b0, std::int64_t b1) {
+      for (std::int64_t b = b0; b < b1; ++b)
+        cell_backward_row<scalar_t>(H, pg + b * g_stride, ptc + b * H, pc != nullptr ? pc + b * H : nullptr,
+                                    pdhs + b * H, pdh + b * H, pdc + b * H, pdz + b * dz_stride);
+    });
+  });
+}
+
 // Inputs x, then the weights in AttentionLstmWeights' order; outputs h [W, B, H] and alpha [W, B, F].
 // Activations are time-major: each step's rows are contiguous, and the weight gradients are single products
 // over all W * B rows.
@@ -163,17 +204,7 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
       at::softmax_out(a, e, 1);
       at::mul_out(xt, a, X[t]);
       gemm(xt, weight_ih.t(), z, 1);
-      for_row_blocks(B, 4 * H, [&](std::int64_t b0, std::int64_t n) {
-        const at::Tensor zr = z.narrow(0, b0, n);
-        at::Tensor cr = c.narrow(0, b0, n), tcr = tc.narrow(0, b0, n), hr = h.narrow(0, b0, n);
-        zr.narrow(1, 0, 2 * H).sigmoid_();
-        zr.narrow(1, 2 * H, H).tanh_();
-        zr.narrow(1, 3 * H, H).sigmoid_();
-        at::mul_out(cr, zr.narrow(1, 0, H), zr.narrow(1, 2 * H, H));             // i g
-        if (t > 0) cr.addcmul_(zr.narrow(1, H, H), cs[t - 1].narrow(0, b0, n));  // + f c_{t-1}
-        at::tanh_out(tcr, cr);
-        at::mul_out(hr, zr.narrow(1, 3 * H, H), tcr);  // o tanh(c_t)
-      });
+      cell_forward(z, t > 0 ? cs[t - 1] : at::Tensor(), c, tc, h);
     }
     ctx->save_for_backward({w_weight, u_weight, v_weight, weight_ih, hs, alphas});
     for (const auto& [key, value] : {std::pair{"X", X},
@@ -207,21 +238,7 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     for (std::int64_t t = T - 1; t >= 0; --t) {
       at::Tensor dpz_t = dpz[t], dp = dpz_t.narrow(1, 0, H), dz = dpz_t.narrow(1, H, 4 * H), de = des[t];
       const at::Tensor dhs_t = dhs[t], g = pzs[t], tc = tcs[t], c_prev = t > 0 ? cs[t - 1] : at::Tensor();
-      AT_DISPATCH_FLOATING_TYPES(opt.dtype().toScalarType(), "attention_lstm_cell_backward", [&] {
-        const scalar_t* pg = g.data_ptr<scalar_t>();
-        const scalar_t* ptc = tc.data_ptr<scalar_t>();
-        const scalar_t* pc = c_prev.defined() ? c_prev.data_ptr<scalar_t>() : nullptr;
-        const scalar_t* pdhs = dhs_t.data_ptr<scalar_t>();
-        const scalar_t* pdh = dh.data_ptr<scalar_t>();
-        scalar_t* pdc = dc.data_ptr<scalar_t>();
-        scalar_t* pdz = dz.data_ptr<scalar_t>();
-        at::parallel_for(0, B, 16, [&](std::int64_t b0, std::int64_t b1) {
-          for (std::int64_t b = b0; b < b1; ++b)
-            cell_backward_row<scalar_t>(H, pg + b * 5 * H + H, ptc + b * H,
-                                        pc != nullptr ? pc + b * H : nullptr, pdhs + b * H, pdh + b * H,
-                                        pdc + b * H, pdz + b * 5 * H);
-        });
-      });
+      cell_backward(g.narrow(1, H, 4 * H), tc, c_prev, dhs_t, dh, dc, dz);
       // x~_t = alpha_t x_t, alpha_t = softmax(e_t), e_t = V tanh(p_t) + V's bias.
       const at::Tensor a = alphas[t], dxt = product(dz, weight_ih);
       at::Tensor da = dxt * X[t];
@@ -265,6 +282,96 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
   }
 };
 
+// Inputs x, then per layer weight_ih, weight_hh, bias_ih, bias_hh; output the last layer's h [W, B, H].
+// Activations are time-major, as in FusedSteps.
+struct FusedLstm : torch::autograd::Function<FusedLstm> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::TensorList weights) {
+    const auto B = x.size(0), T = x.size(1), L = static_cast<std::int64_t>(weights.size() / 4);
+    const auto H = weights[1].size(1), TB = T * B;
+    const auto opt = x.options();
+    at::Tensor input = x.transpose(0, 1).contiguous();  // [T, B, I]
+    std::vector<at::Tensor> inputs, gates, cs, tcs;     // per layer; the input of layer l + 1 is h of layer l
+    for (std::int64_t l = 0; l < L; ++l) {
+      const at::Tensor &weight_ih = weights[4 * l], &weight_hh = weights[4 * l + 1];
+      // Every step's z = weight_ih x_t + both biases at once; weight_hh h_{t-1} is added step by step.
+      at::Tensor z = at::empty({T, B, 4 * H}, opt), h = at::empty({T, B, H}, opt),
+                 c = at::empty({T, B, H}, opt), tc = at::empty({T, B, H}, opt);
+      z.view({TB, 4 * H}).copy_((weights[4 * l + 2] + weights[4 * l + 3]).expand({TB, 4 * H}));
+      gemm(input.view({TB, input.size(2)}), weight_ih.t(), z.view({TB, 4 * H}), 1);
+      for (std::int64_t t = 0; t < T; ++t) {
+        if (t > 0) gemm(h[t - 1], weight_hh.t(), z[t], 1);  // h_0 = c_0 = 0: no product at the first step
+        cell_forward(z[t], t > 0 ? c[t - 1] : at::Tensor(), c[t], tc[t], h[t]);
+      }
+      inputs.push_back(input);
+      gates.push_back(z);
+      cs.push_back(c);
+      tcs.push_back(tc);
+      input = h;
+    }
+    // The output (the last layer's h) is saved as a variable: a tensor kept in saved_data would hold its own
+    // autograd node.
+    variable_list to_save = weights.vec();
+    to_save.push_back(input);
+    ctx->save_for_backward(to_save);
+    ctx->saved_data["inputs"] = inputs;
+    ctx->saved_data["gates"] = gates;
+    ctx->saved_data["cs"] = cs;
+    ctx->saved_data["tcs"] = tcs;
+    return {input};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const auto L = static_cast<std::int64_t>((saved.size() - 1) / 4);
+    const std::vector<at::Tensor> inputs = ctx->saved_data["inputs"].toTensorVector(),
+                                  gates = ctx->saved_data["gates"].toTensorVector(),
+                                  cs = ctx->saved_data["cs"].toTensorVector(),
+                                  tcs = ctx->saved_data["tcs"].toTensorVector();
+    const at::Tensor& h_last = saved[4 * L];
+    const auto T = h_last.size(0), B = h_last.size(1), H = h_last.size(2), TB = T * B;
+    const auto opt = h_last.options();
+    const bool need_dx = ctx->needs_input_grad(0);
+    variable_list out(1 + 4 * L);
+    // dL/dh of the layer's every step, from above (the loss for the last layer, the next layer's input
+    // gradient below it).
+    at::Tensor dhs = grads[0].defined() ? grads[0].contiguous() : at::zeros({T, B, H}, opt);
+    for (std::int64_t l = L - 1; l >= 0; --l) {
+      const at::Tensor &weight_ih = saved[4 * l], &weight_hh = saved[4 * l + 1];
+      const at::Tensor &input = inputs[l], &g = gates[l], &c = cs[l], &tc = tcs[l];
+      const at::Tensor h = l + 1 < L ? inputs[l + 1] : h_last;
+      at::Tensor dz = at::empty({T, B, 4 * H}, opt);
+      at::Tensor dh = at::zeros({B, H}, opt), dc = at::zeros({B, H}, opt);  // from step t + 1
+      for (std::int64_t t = T - 1; t >= 0; --t) {
+        cell_backward(g[t], tc[t], t > 0 ? c[t - 1] : at::Tensor(), dhs[t], dh, dc, dz[t]);
+        if (t > 0) gemm(dz[t], weight_hh, dh, 0);
+      }
+      const auto I = input.size(2);
+      const at::Tensor dz_all = dz.view({TB, 4 * H});
+      out[1 + 4 * l] = product(dz_all.t(), input.view({TB, I}));
+      // weight_hh meets h_1..h_{W-1} at steps 2..W.
+      out[2 + 4 * l] = T > 1 ? product(dz.narrow(0, 1, T - 1).view({(T - 1) * B, 4 * H}).t(),
+                                       h.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}))
+                             : at::zeros_like(weight_hh);
+      out[3 + 4 * l] = dz_all.sum(0);
+      out[4 + 4 * l] = out[3 + 4 * l].clone();
+      if (l > 0 || need_dx) dhs = product(dz_all, weight_ih).view({T, B, I});
+    }
+    if (need_dx) out[0] = dhs.transpose(0, 1).contiguous();
+    return out;
+  }
+};
+
+variable_list flat_weights(const std::vector<LstmLayerWeights>& layers) {
+  variable_list flat;
+  for (const auto& w : layers)
+    flat.insert(flat.end(), {w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh});
+  return flat;
+}
+
+bool fusable(const at::Tensor& x) {
+  return x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.size(1) > 0;
+}
+
 }  // namespace
 
 AttentionLstmSteps attention_lstm_steps_reference(const at::Tensor& x, const AttentionLstmWeights& w) {
@@ -295,9 +402,30 @@ AttentionLstmSteps attention_lstm_steps_fused(const at::Tensor& x, const Attenti
 }
 
 AttentionLstmSteps attention_lstm_steps(const at::Tensor& x, const AttentionLstmWeights& w) {
-  if (x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble) && x.size(1) > 0)
-    return attention_lstm_steps_fused(x, w);
+  if (fusable(x)) return attention_lstm_steps_fused(x, w);
   return attention_lstm_steps_reference(x, w);
+}
+
+at::Tensor lstm_steps_reference(const at::Tensor& x, const std::vector<LstmLayerWeights>& layers) {
+  const auto B = x.size(0), H = layers.front().weight_hh.size(1),
+             L = static_cast<std::int64_t>(layers.size());
+  const at::Tensor zero = at::zeros({L, B, H}, x.options());
+  // at::lstm(input, (h0, c0), weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
+  const at::Tensor out =
+      std::get<0>(at::lstm(x, {zero, zero}, flat_weights(layers), true, L, 0.0, false, false, true));
+  return out.transpose(0, 1);
+}
+
+at::Tensor lstm_steps_fused(const at::Tensor& x, const std::vector<LstmLayerWeights>& layers) {
+  TORCH_CHECK(x.dim() == 3 && !layers.empty(), "lstm_steps_fused: input [B, W, F] and a layer expected");
+  TORCH_CHECK(fusable(x), "lstm_steps_fused: CPU float32 or float64 input with a window > 0 expected");
+  // As an at::TensorList, apply() sees the weights as variables (a std::vector would be an opaque argument).
+  const variable_list weights = flat_weights(layers);
+  return FusedLstm::apply(x, at::TensorList(weights))[0];
+}
+
+at::Tensor lstm_steps(const at::Tensor& x, const std::vector<LstmLayerWeights>& layers) {
+  return fusable(x) ? lstm_steps_fused(x, layers) : lstm_steps_reference(x, layers);
 }
 
 }  // namespace fluxkit::detail

@@ -1,10 +1,34 @@
-// The recurrent part of the attention-LSTM (the thesis model): input attention + LSTMCell over the window.
-// Internal to the libtorch part of fluxkit (src/models/torch_models.cpp and the tests).
+// The recurrent parts of the LSTM and of the attention-LSTM (the thesis models): a stacked LSTM, and input
+// attention + LSTMCell over the window. Internal to the libtorch part of fluxkit (src/models/torch_models.cpp
+// and the tests).
 #pragma once
 
 #include <ATen/Tensor.h>
 
+#include <vector>
+
 namespace fluxkit::detail {
+
+// One layer of a stacked LSTM, as torch::nn::LSTM registers it (weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k},
+// bias_hh_l{k}; the state dict's tensors, not copies), gates in PyTorch's order i, f, g, o.
+struct LstmLayerWeights {
+  at::Tensor weight_ih, weight_hh, bias_ih, bias_hh;  // [4H, I], [4H, H], [4H], [4H]
+};
+
+// A stacked LSTM over x [B, W, F] from zero states, without dropout between the layers: the last layer's
+// h_1..h_W, time-major [W, B, H]. Differentiable (through autograd) in x and all the weights.
+//
+// On the CPU (float32, float64) this runs lstm_steps_fused, elsewhere lstm_steps_reference.
+at::Tensor lstm_steps(const at::Tensor& x, const std::vector<LstmLayerWeights>& layers);
+
+// libtorch's own LSTM (at::lstm), the function torch.nn.LSTM runs.
+at::Tensor lstm_steps_reference(const at::Tensor& x, const std::vector<LstmLayerWeights>& layers);
+
+// One autograd node for the whole stack, CPU only. Forward, per layer: the input's products with weight_ih
+// for all steps in one matrix product, then one product with weight_hh per step (none at step 1). Backward:
+// through time by hand, per layer from the top, then each weight's gradient and the gradient of the layer's
+// input as one matrix product over all steps.
+at::Tensor lstm_steps_fused(const at::Tensor& x, const std::vector<LstmLayerWeights>& layers);
 
 // The weights of the recurrence, as registered by the network (the state dict's tensors, not copies):
 // attention.W (Linear(2H -> H)), attention.U (Linear(F -> H)), attention.V (Linear(H -> F)) and

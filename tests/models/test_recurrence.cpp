@@ -1,5 +1,6 @@
-// The attention-LSTM's fused recurrence (hand-written backward) against the seed's formulation through
-// autograd: outputs, attention weights and the gradients of the input and of every weight.
+// The fused recurrences (hand-written backward) against autograd: the stacked LSTM against libtorch's own
+// LSTM, the attention-LSTM's against the seed's formulation; outputs, attention weights and the gradients of
+// the input and of every weight.
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
@@ -7,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "models/attention_recurrence.hpp"
+#include "models/recurrence.hpp"
 
 namespace fluxkit {
 namespace {
@@ -142,6 +143,118 @@ TEST(AttentionRecurrence, NoGradAndDispatch) {
   EXPECT_TRUE(torch::equal(detail::attention_lstm_steps_fused(xt, w).h.detach(), fused.h));
   const AttentionLstmSteps empty = detail::attention_lstm_steps_fused(x.narrow(0, 0, 0), w);
   EXPECT_EQ(empty.h.sizes(), (std::vector<std::int64_t>{c.window, 0, c.hidden}));
+}
+
+// The stacked LSTM.
+struct LstmCase {
+  std::int64_t batch, window, features, hidden, layers;
+  torch::Dtype dtype;
+};
+
+std::vector<detail::LstmLayerWeights> random_lstm(const LstmCase& c) {
+  const auto opt = torch::TensorOptions().dtype(c.dtype);
+  const auto H = c.hidden;
+  const double k = 1.0 / std::sqrt(static_cast<double>(H));  // torch.nn.LSTM's U(-1/sqrt(H), 1/sqrt(H))
+  auto u = [&](std::vector<std::int64_t> shape) {
+    return (torch::rand(shape, opt) * 2 - 1).mul_(k).requires_grad_(true);
+  };
+  std::vector<detail::LstmLayerWeights> layers;
+  for (std::int64_t l = 0; l < c.layers; ++l)
+    layers.push_back({u({4 * H, l == 0 ? c.features : H}), u({4 * H, H}), u({4 * H}), u({4 * H})});
+  return layers;
+}
+
+std::vector<torch::Tensor> lstm_tensors(const std::vector<detail::LstmLayerWeights>& layers) {
+  std::vector<torch::Tensor> all;
+  for (const auto& w : layers)
+    all.insert(all.end(), {w.weight_ih, w.weight_hh, w.bias_ih, w.bias_hh});
+  return all;
+}
+
+// loss: a weighted sum of h and h^2 over every step, or (last_only) the plain sum of the last step's h, as
+// the LSTM model uses it.
+Result run_lstm(bool fused, const torch::Tensor& x0, const std::vector<detail::LstmLayerWeights>& layers,
+                const torch::Tensor& gh, bool x_grad, bool last_only) {
+  for (auto& t : lstm_tensors(layers))
+    t.mutable_grad() = torch::Tensor();
+  const torch::Tensor x = x0.detach().clone().requires_grad_(x_grad);
+  const torch::Tensor h =
+      fused ? detail::lstm_steps_fused(x, layers) : detail::lstm_steps_reference(x, layers);
+  const torch::Tensor loss = last_only ? h[h.size(0) - 1].sum() : (h * gh).sum() + (h * h).sum() * 0.1;
+  loss.backward();
+  Result r{h.detach(), torch::Tensor(), x_grad ? x.grad() : torch::Tensor(), {}};
+  for (const auto& t : lstm_tensors(layers))
+    r.dw.push_back(t.grad().clone());
+  return r;
+}
+
+void compare_lstm(const LstmCase& c, bool x_grad, bool last_only, double tol_out, double tol_grad) {
+  torch::manual_seed(11);
+  const auto layers = random_lstm(c);
+  const auto opt = torch::TensorOptions().dtype(c.dtype);
+  const torch::Tensor x = torch::randn({c.batch, c.window, c.features}, opt);
+  const torch::Tensor gh = torch::randn({c.window, c.batch, c.hidden}, opt);
+  std::vector<torch::Tensor> before;
+  for (const auto& t : lstm_tensors(layers))
+    before.push_back(t.detach().clone());
+  const Result ref = run_lstm(false, x, layers, gh, x_grad, last_only);
+  const Result got = run_lstm(true, x, layers, gh, x_grad, last_only);
+  const auto now = lstm_tensors(layers);
+  for (std::size_t i = 0; i < before.size(); ++i)
+    EXPECT_TRUE(torch::equal(now[i], before[i])) << "weight " << i << " written to";
+  ASSERT_EQ(got.h.sizes(), (std::vector<std::int64_t>{c.window, c.batch, c.hidden}));
+  ASSERT_EQ(got.h.sizes(), ref.h.sizes());
+  EXPECT_LE((got.h - ref.h).abs().max().item<double>(), tol_out);
+  if (x_grad) {
+    ASSERT_EQ(got.dx.sizes(), x.sizes());
+    EXPECT_LE(rel(got.dx, ref.dx), tol_grad) << "dx";
+  }
+  const char* const names[] = {"weight_ih", "weight_hh", "bias_ih", "bias_hh"};
+  for (std::size_t i = 0; i < ref.dw.size(); ++i) {
+    ASSERT_EQ(got.dw[i].sizes(), ref.dw[i].sizes()) << names[i % 4] << "_l" << i / 4;
+    if (c.window > 1 || i % 4 != 1) {  // weight_hh meets h_0 = 0 only in a window of one step
+      EXPECT_GT(ref.dw[i].abs().max().item<double>(), 0) << names[i % 4] << "_l" << i / 4;
+    }
+    EXPECT_LE(rel(got.dw[i], ref.dw[i]), tol_grad) << names[i % 4] << "_l" << i / 4;
+  }
+}
+
+TEST(LstmRecurrence, MatchesLibtorchsLstmInDouble) {
+  compare_lstm({5, 4, 14, 8, 3, torch::kFloat64}, false, false, 1e-13, 1e-11);
+  compare_lstm({3, 4, 6, 5, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);  // dL/dx
+  compare_lstm({4, 4, 6, 5, 3, torch::kFloat64}, true, true, 1e-13, 1e-11);   // the model's loss: last step
+  compare_lstm({2, 1, 3, 4, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);  // a window of one step
+  compare_lstm({1, 7, 4, 3, 1, torch::kFloat64}, true, false, 1e-13, 1e-11);  // one layer
+}
+
+TEST(LstmRecurrence, MatchesLibtorchsLstmInFloatAtTheSeedsSize) {
+  // 14 features, window 4, hidden 128, 3 layers (the thesis' LSTM); float32 sums in a different order.
+  compare_lstm({64, 4, 14, 128, 3, torch::kFloat32}, false, true, 1e-6, 2e-5);
+  compare_lstm({3, 3, 5, 7, 2, torch::kFloat32}, true, false, 1e-6, 1e-5);
+}
+
+TEST(LstmRecurrence, NoGradAndDispatch) {
+  torch::manual_seed(5);
+  const LstmCase c{6, 4, 14, 16, 2, torch::kFloat32};
+  const auto layers = random_lstm(c);
+  const torch::Tensor x = torch::randn({c.batch, c.window, c.features});
+  torch::Tensor ref, fused, dispatched;
+  {
+    torch::NoGradGuard no_grad;
+    ref = detail::lstm_steps_reference(x, layers);
+    fused = detail::lstm_steps_fused(x, layers);
+    dispatched = detail::lstm_steps(x, layers);
+  }
+  EXPECT_FALSE(fused.requires_grad());
+  EXPECT_LE((fused - ref).abs().max().item<double>(), 1e-6);
+  EXPECT_TRUE(torch::equal(dispatched, fused));
+  // A non-contiguous input; an empty batch; the fused function refuses a bfloat16 input.
+  const torch::Tensor xt = x.transpose(0, 1).contiguous().transpose(0, 1);
+  ASSERT_FALSE(xt.is_contiguous());
+  EXPECT_TRUE(torch::equal(detail::lstm_steps_fused(xt, layers).detach(), fused));
+  EXPECT_EQ(detail::lstm_steps_fused(x.narrow(0, 0, 0), layers).sizes(),
+            (std::vector<std::int64_t>{c.window, 0, c.hidden}));
+  EXPECT_THROW(detail::lstm_steps_fused(x.to(torch::kBFloat16), layers), c10::Error);
 }
 
 }  // namespace
