@@ -1,13 +1,11 @@
 #include "models/recurrence.hpp"
 
+#include "models/dense.hpp"
+
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
-
-#ifdef FLUXKIT_HAVE_DNNL
-#include <oneapi/dnnl/dnnl.h>
-#endif
 
 #include <algorithm>
 #include <tuple>
@@ -19,60 +17,6 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-
-// The matrix's layout for a row-major GEMM: 'N' and the row stride when its rows are contiguous, 'T' and the
-// column stride when its columns are (a transposed view).
-[[maybe_unused]] bool gemm_layout(const at::Tensor& m, char& trans, std::int64_t& ld) {
-  if (m.stride(1) == 1 && m.stride(0) >= std::max<std::int64_t>(1, m.size(1))) {
-    trans = 'N';
-    ld = m.stride(0);
-    return true;
-  }
-  if (m.stride(0) == 1 && m.stride(1) >= std::max<std::int64_t>(1, m.size(0))) {
-    trans = 'T';
-    ld = m.stride(1);
-    return true;
-  }
-  return false;
-}
-
-// c = a b + beta c, for a [M, K], b [K, N] and c [M, N] (views allowed: the column blocks of a buffer,
-// transposed weights). float32 runs oneDNN's sgemm when fluxkit is built with it (FLUXKIT_HAVE_DNNL):
-// libtorch multiplies with OpenBLAS, and Debian's 0.3.21 runs its AVX2 (Haswell) kernels on CPUs it does
-// not know, such as Zen 5, while oneDNN picks its kernels by instruction set: AVX-512 there, twice as fast
-// for these shapes. Otherwise ATen's product.
-void gemm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& c, double beta) {
-#ifdef FLUXKIT_HAVE_DNNL
-  char ta = 'N', tb = 'N', tc = 'N';
-  std::int64_t lda = 0, ldb = 0, ldc = 0;
-  if (c.scalar_type() == at::kFloat && a.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat &&
-      gemm_layout(a, ta, lda) && gemm_layout(b, tb, ldb) && gemm_layout(c, tc, ldc) && tc == 'N') {
-    const std::int64_t M = c.size(0), N = c.size(1), K = a.size(1);
-    if (M == 0 || N == 0) return;
-    if (K == 0) {
-      at::Tensor out = c;
-      beta == 0 ? out.zero_() : out.mul_(beta);
-      return;
-    }
-    const dnnl_status_t status =
-        dnnl_sgemm(ta, tb, M, N, K, 1.0F, a.data_ptr<float>(), lda, b.data_ptr<float>(), ldb,
-                   static_cast<float>(beta), c.data_ptr<float>(), ldc);
-    TORCH_CHECK(status == dnnl_success, "oneDNN sgemm failed with status ", static_cast<int>(status));
-    return;
-  }
-#endif
-  at::Tensor out = c;
-  if (beta == 0)
-    at::mm_out(out, a, b);
-  else
-    out.addmm_(a, b, beta);
-}
-
-at::Tensor product(const at::Tensor& a, const at::Tensor& b) {
-  at::Tensor c = at::empty({a.size(0), b.size(1)}, a.options());
-  gemm(a, b, c, 0);
-  return c;
-}
 
 // The LSTM cell's backward for one row of one step, given dL/dh_t (dhs from the layers above plus dh from
 // step t + 1) and dL/dc_t from step t + 1 (dc): writes dL/dz (z = the gates' pre-activations i, f, g, o) and
@@ -119,7 +63,7 @@ template <class Fn>
 void for_row_blocks(std::int64_t rows, std::int64_t row_size, const Fn& fn) {
   const std::int64_t grain =
       std::max<std::int64_t>(1, at::internal::GRAIN_SIZE / std::max<std::int64_t>(1, row_size));
-  at::parallel_for(0, rows, grain, [&](std::int64_t begin, std::int64_t end) { fn(begin, end - begin); });
+  parallel_rows(rows, grain, fn);
 }
 
 // The LSTM cell's forward for one step, from the gates' pre-activations z [B, 4H] (i, f, g, o; rows may be
@@ -298,10 +242,14 @@ struct FusedLstm : torch::autograd::Function<FusedLstm> {
                  c = at::empty({T, B, H}, opt), tc = at::empty({T, B, H}, opt);
       z.view({TB, 4 * H}).copy_((weights[4 * l + 2] + weights[4 * l + 3]).expand({TB, 4 * H}));
       gemm(input.view({TB, input.size(2)}), weight_ih.t(), z.view({TB, 4 * H}), 1);
-      for (std::int64_t t = 0; t < T; ++t) {
-        if (t > 0) gemm(h[t - 1], weight_hh.t(), z[t], 1);  // h_0 = c_0 = 0: no product at the first step
-        cell_forward(z[t], t > 0 ? c[t - 1] : at::Tensor(), c[t], tc[t], h[t]);
-      }
+      for_batch_blocks(B, [&](std::int64_t b0, std::int64_t n) {
+        auto rows = [&](const at::Tensor& a, std::int64_t t) { return a[t].narrow(0, b0, n); };
+        for (std::int64_t t = 0; t < T; ++t) {
+          const at::Tensor zt = rows(z, t);
+          if (t > 0) gemm(rows(h, t - 1), weight_hh.t(), zt, 1);  // h_0 = c_0 = 0: no product at step 1
+          cell_forward(zt, t > 0 ? rows(c, t - 1) : at::Tensor(), rows(c, t), rows(tc, t), rows(h, t));
+        }
+      });
       inputs.push_back(input);
       gates.push_back(z);
       cs.push_back(c);
@@ -341,10 +289,15 @@ struct FusedLstm : torch::autograd::Function<FusedLstm> {
       const at::Tensor h = l + 1 < L ? inputs[l + 1] : h_last;
       at::Tensor dz = at::empty({T, B, 4 * H}, opt);
       at::Tensor dh = at::zeros({B, H}, opt), dc = at::zeros({B, H}, opt);  // from step t + 1
-      for (std::int64_t t = T - 1; t >= 0; --t) {
-        cell_backward(g[t], tc[t], t > 0 ? c[t - 1] : at::Tensor(), dhs[t], dh, dc, dz[t]);
-        if (t > 0) gemm(dz[t], weight_hh, dh, 0);
-      }
+      for_batch_blocks(B, [&](std::int64_t b0, std::int64_t n) {
+        auto rows = [&](const at::Tensor& a, std::int64_t t) { return a[t].narrow(0, b0, n); };
+        const at::Tensor dh_rows = dh.narrow(0, b0, n), dc_rows = dc.narrow(0, b0, n);
+        for (std::int64_t t = T - 1; t >= 0; --t) {
+          cell_backward(rows(g, t), rows(tc, t), t > 0 ? rows(c, t - 1) : at::Tensor(), rows(dhs, t), dh_rows,
+                        dc_rows, rows(dz, t));
+          if (t > 0) gemm(rows(dz, t), weight_hh, dh_rows, 0);
+        }
+      });
       const auto I = input.size(2);
       const at::Tensor dz_all = dz.view({TB, 4 * H});
       out[1 + 4 * l] = product(dz_all.t(), input.view({TB, I}));
