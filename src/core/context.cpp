@@ -6,10 +6,13 @@
 #include <cstdlib>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <chrono>
 #include <string>
 #include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
@@ -86,13 +89,17 @@ double current_load() {
   if (std::fscanf(f, "%lf", &one_minute) != 1) one_minute = 0.0;
   std::fclose(f);
   if (one_minute < 0.5) return one_minute;
-  // The average lags: for a minute after another job ends it still counts that job. Capped by the most tasks
-  // seen runnable in ten looks over 30 ms (several looks: a competing job may be waiting on I/O at any one).
-  int busiest = -1;
-  for (int look = 0; look < 10; ++look) {
-    busiest = std::max(busiest, other_runnable_tasks());
+  // The average lags: for a minute after another job ends it still counts that job. Capped by the tasks seen
+  // runnable in ten looks over 30 ms: the third most seen, so that a task runnable for an instant (a job's
+  // last breath, a kernel thread) does not count, while a competing job waiting on I/O in a few looks does.
+  std::array<int, 10> seen{};
+  for (int& s : seen) {
+    s = other_runnable_tasks();
     std::this_thread::sleep_for(std::chrono::milliseconds(3));
   }
+  std::sort(seen.begin(), seen.end());
+  const int busiest = seen[seen.size() - 3];
+  spdlog::debug("load: 1-minute average {:.2f}, other runnable tasks {}", one_minute, busiest);
   return busiest < 0 ? one_minute : std::min(one_minute, static_cast<double>(busiest));
 }
 

@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "models/dense.hpp"
 
 namespace fluxkit::detail {
@@ -59,12 +62,28 @@ struct FusedMlp : torch::autograd::Function<FusedMlp> {
       }
       if (need_dx) gemm(dz[0].narrow(0, b0, n), weights[0], dx.narrow(0, b0, n), 0);
     });
+    // The weight gradients dz_l^T input_l and the bias gradients (column sums of dz_l), all layers in one
+    // parallel region: the threads share out the weights' rows (the layers' outputs), counted over all
+    // layers.
     variable_list out(1 + 2 * L);
     out[0] = dx;
+    std::vector<std::int64_t> first_row{0};  // layer l holds rows [first_row[l], first_row[l + 1])
     for (std::int64_t l = 0; l < L; ++l) {
-      out[1 + 2 * l] = product(dz[l].t(), inputs[l]);
-      out[2 + 2 * l] = dz[l].sum(0);
+      out[1 + 2 * l] = at::empty_like(weights[2 * l]);
+      out[2 + 2 * l] = at::empty_like(weights[2 * l + 1]);
+      first_row.push_back(first_row.back() + weights[2 * l].size(0));
     }
+    constexpr std::int64_t kMinRowsPerThread = 8;
+    parallel_rows(first_row.back(), kMinRowsPerThread, [&](std::int64_t begin, std::int64_t count) {
+      for (std::int64_t l = 0; l < L; ++l) {
+        const std::int64_t r0 = std::max(begin, first_row[l]), r1 = std::min(begin + count, first_row[l + 1]);
+        if (r0 >= r1) continue;
+        const at::Tensor dz_cols = dz[l].narrow(1, r0 - first_row[l], r1 - r0);
+        gemm(dz_cols.t(), inputs[l], out[1 + 2 * l].narrow(0, r0 - first_row[l], r1 - r0), 0);
+        at::Tensor bias_rows = out[2 + 2 * l].narrow(0, r0 - first_row[l], r1 - r0);
+        at::sum_out(bias_rows, dz_cols, 0);
+      }
+    });
     return out;
   }
 };

@@ -24,8 +24,8 @@ at::Tensor mlp_reference(const at::Tensor& x, const std::vector<DenseWeights>& h
                          const DenseWeights& output);
 
 // One autograd node, CPU only. Forward: each thread takes its block of rows through every layer. Backward:
-// the rows' gradients back through the layers the same way, then each weight's gradient as one matrix
-// product over the batch.
+// the rows' gradients back through the layers the same way, then the weight gradients, each thread a block
+// of the weights' rows (every one a matrix product over the batch).
 at::Tensor mlp_fused(const at::Tensor& x, const std::vector<DenseWeights>& hidden,
                      const DenseWeights& output);
 

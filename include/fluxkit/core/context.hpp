@@ -57,8 +57,8 @@ Context make_context(const RunParams& run);
 std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_process, double load);
 
 // The load of the machine from other work: the 1-minute load average (/proc/loadavg; 0 where it cannot be
-// read), capped by the tasks other than the caller seen runnable over 30 ms, since the average still counts
-// a job that ended within the last minute.
+// read), capped by the tasks other than the caller seen runnable in at least 3 of 10 looks over 30 ms, since
+// the average still counts a job that ended within the last minute.
 double current_load();
 
 }  // namespace fluxkit
