@@ -29,10 +29,10 @@ namespace {
 
 // The OpenMP wait policy (core/context.hpp) is chosen before a stage loads a model.
 void log_openmp_wait_policy(const std::string& policy) {
-  if (policy == "PASSIVE")
-    spdlog::info("OpenMP wait policy: PASSIVE (the cores are shared: idle threads sleep)");
+  if (policy.empty())
+    spdlog::debug("OpenMP wait policy: the runtime's default");
   else
-    spdlog::debug("OpenMP wait policy: {}", policy.empty() ? "the runtime's default" : policy);
+    spdlog::info("OpenMP wait policy: {}", policy);
 }
 
 }  // namespace
