@@ -124,32 +124,34 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     const at::Tensor w_hcat = at::cat({w_weight.narrow(1, 0, H), weight_hh}, 0);  // [5H, H]
     const at::Tensor bias = at::cat({u_bias + w_bias, bias_ih + bias_hh}).expand({B, 5 * H});
     const at::Tensor ux = product(X.view({T * B, F}), u_weight.t()).view({T, B, H});  // U x_t, all steps
-    const at::Tensor v_bias_rows = v_bias.expand({B, F});
     // Per step [p | z]: p = W [h_{t-1}; c_{t-1}] + U x_t + biases, the attention's pre-activation, and
     // z = weight_ih x~_t + weight_hh h_{t-1} + biases, the gates' (i, f, g, o), activated in place.
     at::Tensor pzs = at::empty({T, B, 5 * H}, opt), hs = at::empty({T, B, H}, opt),
                cs = at::empty({T, B, H}, opt), tcs = at::empty({T, B, H}, opt),
                ss = at::empty({T, B, H}, opt), alphas = at::empty({T, B, F}, opt),
                xs = at::empty({T, B, F}, opt);
-    for (std::int64_t t = 0; t < T; ++t) {
-      at::Tensor pz = pzs[t], s = ss[t], a = alphas[t], xt = xs[t], c = cs[t], tc = tcs[t], h = hs[t];
-      at::Tensor p = pz.narrow(1, 0, H), z = pz.narrow(1, H, 4 * H);
-      pz.copy_(bias);
-      if (t > 0) gemm(hs[t - 1], w_hcat.t(), pz, 1);  // h_0 = c_0 = 0: no products at the first step
-      p.add_(ux[t]);
-      if (t > 0) gemm(cs[t - 1], w_c.t(), p, 1);
-      // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
-      for_row_blocks(B, H, [&](std::int64_t b0, std::int64_t n) {
-        at::Tensor s_rows = s.narrow(0, b0, n);
-        at::tanh_out(s_rows, p.narrow(0, b0, n));
-      });
-      const at::Tensor e = at::empty({B, F}, opt).copy_(v_bias_rows);  // not a view of v_bias (B = 1)
-      gemm(s, v_weight.t(), e, 1);
-      at::softmax_out(a, e, 1);
-      at::mul_out(xt, a, X[t]);
-      gemm(xt, weight_ih.t(), z, 1);
-      cell_forward(z, t > 0 ? cs[t - 1] : at::Tensor(), c, tc, h);
-    }
+    for_batch_blocks(B, [&](std::int64_t b0, std::int64_t n) {
+      auto rows = [&](const at::Tensor& m, std::int64_t t) { return m[t].narrow(0, b0, n); };
+      const at::Tensor bias_rows = bias.narrow(0, b0, n), v_bias_rows = v_bias.expand({n, F});
+      const at::Tensor e = at::empty({n, F}, opt);
+      for (std::int64_t t = 0; t < T; ++t) {
+        const at::Tensor pz = rows(pzs, t), s = rows(ss, t), a = rows(alphas, t), xt = rows(xs, t);
+        const at::Tensor p = pz.narrow(1, 0, H), z = pz.narrow(1, H, 4 * H);
+        pz.copy_(bias_rows);
+        if (t > 0) gemm(rows(hs, t - 1), w_hcat.t(), pz, 1);  // h_0 = c_0 = 0: no products at the first step
+        p.add_(rows(ux, t));
+        if (t > 0) gemm(rows(cs, t - 1), w_c.t(), p, 1);
+        // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
+        at::Tensor s_out = s, a_out = a, xt_out = xt;
+        at::tanh_out(s_out, p);
+        e.copy_(v_bias_rows);
+        gemm(s, v_weight.t(), e, 1);
+        at::softmax_out(a_out, e, 1);
+        at::mul_out(xt_out, a, rows(X, t));
+        gemm(xt, weight_ih.t(), z, 1);
+        cell_forward(z, t > 0 ? rows(cs, t - 1) : at::Tensor(), rows(cs, t), rows(tcs, t), rows(hs, t));
+      }
+    });
     ctx->save_for_backward({w_weight, u_weight, v_weight, weight_ih, hs, alphas});
     for (const auto& [key, value] : {std::pair{"X", X},
                                      {"w_hcat", w_hcat},
@@ -179,26 +181,30 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
     at::Tensor dpz = at::empty({T, B, 5 * H}, opt), des = at::empty({T, B, F}, opt);
     at::Tensor dx = need_dx ? at::empty({T, B, F}, opt) : at::Tensor();
     at::Tensor dh = at::zeros({B, H}, opt), dc = at::zeros({B, H}, opt);  // from step t + 1
-    for (std::int64_t t = T - 1; t >= 0; --t) {
-      at::Tensor dpz_t = dpz[t], dp = dpz_t.narrow(1, 0, H), dz = dpz_t.narrow(1, H, 4 * H), de = des[t];
-      const at::Tensor dhs_t = dhs[t], g = pzs[t], tc = tcs[t], c_prev = t > 0 ? cs[t - 1] : at::Tensor();
-      cell_backward(g.narrow(1, H, 4 * H), tc, c_prev, dhs_t, dh, dc, dz);
-      // x~_t = alpha_t x_t, alpha_t = softmax(e_t), e_t = V tanh(p_t) + V's bias.
-      const at::Tensor a = alphas[t], dxt = product(dz, weight_ih);
-      at::Tensor da = dxt * X[t];
-      if (dalphas.defined()) da.add_(dalphas[t]);
-      at::mul_out(de, a, da - (da * a).sum(1, true));
-      at::tanh_backward_out(dp, product(de, v_weight), ss[t]);
-      if (need_dx) {
-        at::Tensor dx_t = dx[t];
-        at::mul_out(dx_t, dxt, a);
-        gemm(dp, u_weight, dx_t, 1);
+    for_batch_blocks(B, [&](std::int64_t b0, std::int64_t n) {
+      auto rows = [&](const at::Tensor& m, std::int64_t t) { return m[t].narrow(0, b0, n); };
+      const at::Tensor dh_rows = dh.narrow(0, b0, n), dc_rows = dc.narrow(0, b0, n);
+      for (std::int64_t t = T - 1; t >= 0; --t) {
+        const at::Tensor dpz_t = rows(dpz, t), dp = dpz_t.narrow(1, 0, H), dz = dpz_t.narrow(1, H, 4 * H);
+        cell_backward(rows(pzs, t).narrow(1, H, 4 * H), rows(tcs, t), t > 0 ? rows(cs, t - 1) : at::Tensor(),
+                      rows(dhs, t), dh_rows, dc_rows, dz);
+        // x~_t = alpha_t x_t, alpha_t = softmax(e_t), e_t = V tanh(p_t) + V's bias.
+        const at::Tensor a = rows(alphas, t), dxt = product(dz, weight_ih);
+        at::Tensor da = dxt * rows(X, t), de = rows(des, t), dp_out = dp;
+        if (dalphas.defined()) da.add_(rows(dalphas, t));
+        at::mul_out(de, a, da - (da * a).sum(1, true));
+        at::tanh_backward_out(dp_out, product(de, v_weight), rows(ss, t));
+        if (need_dx) {
+          at::Tensor dx_t = rows(dx, t);
+          at::mul_out(dx_t, dxt, a);
+          gemm(dp, u_weight, dx_t, 1);
+        }
+        if (t > 0) {  // to h_{t-1} through W's h half and weight_hh, to c_{t-1} through W's c half
+          gemm(dpz_t, w_hcat, dh_rows, 0);
+          gemm(dp, w_c, dc_rows, 1);
+        }
       }
-      if (t > 0) {  // to h_{t-1} through W's h half and weight_hh, to c_{t-1} through W's c half
-        gemm(dpz_t, w_hcat, dh, 0);
-        gemm(dp, w_c, dc, 1);
-      }
-    }
+    });
     // Weight gradients: sums over all steps; W's and weight_hh's over steps 2..W (h_0 = c_0 = 0).
     const auto TB = T * B, T1B = (T - 1) * B;
     const at::Tensor dpz_all = dpz.view({TB, 5 * H}), dp_all = dpz_all.narrow(1, 0, H),

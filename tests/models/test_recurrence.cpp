@@ -109,6 +109,7 @@ TEST(AttentionRecurrence, MatchesAutogradInDouble) {
   compare({2, 1, 3, 4, torch::kFloat64}, true, true, 1e-13, 1e-11);  // a window of one step
   compare({1, 7, 4, 3, torch::kFloat64}, false, true, 1e-13, 1e-11);
   compare({4, 3, 5, 6, torch::kFloat64}, false, false, 1e-13, 1e-11, true);
+  compare({20, 4, 6, 5, torch::kFloat64}, true, true, 1e-13, 1e-11);  // a block of rows per thread
 }
 
 TEST(AttentionRecurrence, MatchesAutogradInFloatAtTheSeedsSize) {
@@ -221,10 +222,11 @@ void compare_lstm(const LstmCase& c, bool x_grad, bool last_only, double tol_out
 
 TEST(LstmRecurrence, MatchesLibtorchsLstmInDouble) {
   compare_lstm({5, 4, 14, 8, 3, torch::kFloat64}, false, false, 1e-13, 1e-11);
-  compare_lstm({3, 4, 6, 5, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);  // dL/dx
-  compare_lstm({4, 4, 6, 5, 3, torch::kFloat64}, true, true, 1e-13, 1e-11);   // the model's loss: last step
-  compare_lstm({2, 1, 3, 4, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);  // a window of one step
-  compare_lstm({1, 7, 4, 3, 1, torch::kFloat64}, true, false, 1e-13, 1e-11);  // one layer
+  compare_lstm({3, 4, 6, 5, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);   // dL/dx
+  compare_lstm({4, 4, 6, 5, 3, torch::kFloat64}, true, true, 1e-13, 1e-11);    // the model's loss: last step
+  compare_lstm({2, 1, 3, 4, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);   // a window of one step
+  compare_lstm({1, 7, 4, 3, 1, torch::kFloat64}, true, false, 1e-13, 1e-11);   // one layer
+  compare_lstm({20, 4, 6, 5, 2, torch::kFloat64}, true, false, 1e-13, 1e-11);  // a block of rows per thread
 }
 
 TEST(LstmRecurrence, MatchesLibtorchsLstmInFloatAtTheSeedsSize) {
