@@ -6,11 +6,11 @@
 #include <cstdlib>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <chrono>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
@@ -82,6 +82,12 @@ int other_runnable_tasks() {
 }
 }  // namespace
 
+int detail::tasks_seen_in_three_looks(std::vector<int> looks) {
+  if (looks.size() < 3) return -1;
+  std::sort(looks.begin(), looks.end());
+  return looks[looks.size() - 3];
+}
+
 double current_load() {
   std::FILE* f = std::fopen("/proc/loadavg", "r");
   if (f == nullptr) return 0.0;
@@ -92,13 +98,12 @@ double current_load() {
   // The average lags: for a minute after another job ends it still counts that job. Capped by the tasks seen
   // runnable in ten looks over 30 ms: the third most seen, so that a task runnable for an instant (a job's
   // last breath, a kernel thread) does not count, while a competing job waiting on I/O in a few looks does.
-  std::array<int, 10> seen{};
+  std::vector<int> seen(10);
   for (int& s : seen) {
     s = other_runnable_tasks();
     std::this_thread::sleep_for(std::chrono::milliseconds(3));
   }
-  std::sort(seen.begin(), seen.end());
-  const int busiest = seen[seen.size() - 3];
+  const int busiest = detail::tasks_seen_in_three_looks(seen);
   spdlog::debug("load: 1-minute average {:.2f}, other runnable tasks {}", one_minute, busiest);
   return busiest < 0 ? one_minute : std::min(one_minute, static_cast<double>(busiest));
 }

@@ -36,9 +36,9 @@ void parallel_rows(std::int64_t rows, std::int64_t grain, const Fn& fn) {
 // parallel region instead of several per step or layer (each region wakes the other threads, a system call
 // apiece, which at batch 32 cost more than the work they shared). Inside, the products and element-wise
 // operations run serially.
+inline constexpr std::int64_t kMinRowsPerThread = 8;
 template <class Fn>
 void for_batch_blocks(std::int64_t rows, const Fn& fn) {
-  constexpr std::int64_t kMinRowsPerThread = 8;
   parallel_rows(rows, kMinRowsPerThread, fn);
 }
 

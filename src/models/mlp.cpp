@@ -73,7 +73,6 @@ struct FusedMlp : torch::autograd::Function<FusedMlp> {
       out[2 + 2 * l] = at::empty_like(weights[2 * l + 1]);
       first_row.push_back(first_row.back() + weights[2 * l].size(0));
     }
-    constexpr std::int64_t kMinRowsPerThread = 8;
     parallel_rows(first_row.back(), kMinRowsPerThread, [&](std::int64_t begin, std::int64_t count) {
       for (std::int64_t l = 0; l < L; ++l) {
         const std::int64_t r0 = std::max(begin, first_row[l]), r1 = std::min(begin + count, first_row[l + 1]);

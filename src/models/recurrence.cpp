@@ -4,7 +4,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
-#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -56,38 +55,25 @@ void cell_backward_row(std::int64_t H, const T* __restrict g, const T* __restric
   }
 }
 
-// Calls fn(first, count) on blocks of rows in parallel. ATen runs element-wise operations on one thread when
-// the rows are strided, as the column blocks of [p | z] below are; on a block of rows, fn calls them
-// serially.
-template <class Fn>
-void for_row_blocks(std::int64_t rows, std::int64_t row_size, const Fn& fn) {
-  const std::int64_t grain =
-      std::max<std::int64_t>(1, at::internal::GRAIN_SIZE / std::max<std::int64_t>(1, row_size));
-  parallel_rows(rows, grain, fn);
-}
-
 // The LSTM cell's forward for one step, from the gates' pre-activations z [B, 4H] (i, f, g, o; rows may be
 // strided): activates z in place and writes c_t = f c_{t-1} + i g, tanh(c_t) and h_t = o tanh(c_t), [B, H]
-// each. An undefined c_prev is c_{t-1} = 0.
+// each. An undefined c_prev is c_{t-1} = 0. Called on one thread's block of rows (for_batch_blocks).
 void cell_forward(const at::Tensor& z, const at::Tensor& c_prev, const at::Tensor& c, const at::Tensor& tc,
                   const at::Tensor& h) {
   const auto H = c.size(1);
-  for_row_blocks(z.size(0), 4 * H, [&](std::int64_t b0, std::int64_t n) {
-    const at::Tensor zr = z.narrow(0, b0, n);
-    at::Tensor cr = c.narrow(0, b0, n), tcr = tc.narrow(0, b0, n), hr = h.narrow(0, b0, n);
-    zr.narrow(1, 0, 2 * H).sigmoid_();
-    zr.narrow(1, 2 * H, H).tanh_();
-    zr.narrow(1, 3 * H, H).sigmoid_();
-    at::mul_out(cr, zr.narrow(1, 0, H), zr.narrow(1, 2 * H, H));                     // i g
-    if (c_prev.defined()) cr.addcmul_(zr.narrow(1, H, H), c_prev.narrow(0, b0, n));  // + f c_{t-1}
-    at::tanh_out(tcr, cr);
-    at::mul_out(hr, zr.narrow(1, 3 * H, H), tcr);  // o tanh(c_t)
-  });
+  at::Tensor c_out = c, tc_out = tc, h_out = h;
+  z.narrow(1, 0, 2 * H).sigmoid_();
+  z.narrow(1, 2 * H, H).tanh_();
+  z.narrow(1, 3 * H, H).sigmoid_();
+  at::mul_out(c_out, z.narrow(1, 0, H), z.narrow(1, 2 * H, H));     // i g
+  if (c_prev.defined()) c_out.addcmul_(z.narrow(1, H, H), c_prev);  // + f c_{t-1}
+  at::tanh_out(tc_out, c);
+  at::mul_out(h_out, z.narrow(1, 3 * H, H), tc);  // o tanh(c_t)
 }
 
-// The LSTM cell's backward for one step, all rows (cell_backward_row): g the activated gates and dz the
+// The LSTM cell's backward for one step (cell_backward_row on every row): g the activated gates and dz the
 // gradient of their pre-activations, [B, 4H] views whose rows may be strided; tc, c_prev (undefined: zero),
-// dhs, dh and dc contiguous [B, H].
+// dhs, dh and dc contiguous [B, H]. Called on one thread's block of rows (for_batch_blocks).
 void cell_backward(const at::Tensor& g, const at::Tensor& tc, const at::Tensor& c_prev, const at::Tensor& dhs,
                    const at::Tensor& dh, const at::Tensor& dc, const at::Tensor& dz) {
   const auto B = g.size(0), H = tc.size(1), g_stride = g.stride(0), dz_stride = dz.stride(0);
@@ -99,11 +85,9 @@ void cell_backward(const at::Tensor& g, const at::Tensor& tc, const at::Tensor& 
     const scalar_t* pdh = dh.data_ptr<scalar_t>();
     scalar_t* pdc = dc.data_ptr<scalar_t>();
     scalar_t* pdz = dz.data_ptr<scalar_t>();
-    at::parallel_for(0, B, 16, [&](std::int64_t b0, std::int64_t b1) {
-      for (std::int64_t b = b0; b < b1; ++b)
-        cell_backward_row<scalar_t>(H, pg + b * g_stride, ptc + b * H, pc != nullptr ? pc + b * H : nullptr,
-                                    pdhs + b * H, pdh + b * H, pdc + b * H, pdz + b * dz_stride);
-    });
+    for (std::int64_t b = 0; b < B; ++b)
+      cell_backward_row<scalar_t>(H, pg + b * g_stride, ptc + b * H, pc != nullptr ? pc + b * H : nullptr,
+                                  pdhs + b * H, pdh + b * H, pdc + b * H, pdz + b * dz_stride);
   });
 }
 

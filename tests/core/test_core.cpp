@@ -208,6 +208,17 @@ TEST(Context, CurrentLoadIsCappedByTheOneMinuteAverage) {
   EXPECT_LE(load, before + 0.5);  // the average may move between the two reads, by little
 }
 
+// A task runnable in one or two looks (a job ending, a kernel thread) does not count; one seen in three does.
+TEST(Context, RunnableTasksCountOnlyWhenSeenInThreeLooks) {
+  using fluxkit::detail::tasks_seen_in_three_looks;
+  EXPECT_EQ(tasks_seen_in_three_looks({0, 0, 0, 0, 1, 0, 0, 0, 0, 0}), 0);
+  EXPECT_EQ(tasks_seen_in_three_looks({0, 2, 0, 0, 1, 0, 0, 0, 0, 0}), 0);
+  EXPECT_EQ(tasks_seen_in_three_looks({1, 0, 0, 1, 0, 0, 1, 0, 0, 0}), 1);
+  EXPECT_EQ(tasks_seen_in_three_looks({2, 2, 1, 2, 2, 2, 2, 3, 2, 2}), 2);
+  EXPECT_EQ(tasks_seen_in_three_looks({-1, -1, -1, -1, -1, -1, -1, -1, -1, -1}), -1);
+  EXPECT_EQ(tasks_seen_in_three_looks({4, 4}), -1);
+}
+
 // The OpenMP wait policy per verb: one process keeps the runtime's default, several ranks with thread teams
 // on one machine get PASSIVE, and a policy the user set is never changed. Run in a child process: the
 // variable is process-wide.

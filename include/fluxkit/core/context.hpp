@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace fluxkit {
 
@@ -60,5 +61,11 @@ std::string choose_openmp_wait_policy(int processes_on_node, int threads_per_pro
 // read), capped by the tasks other than the caller seen runnable in at least 3 of 10 looks over 30 ms, since
 // the average still counts a job that ended within the last minute.
 double current_load();
+
+namespace detail {
+// current_load's count of other runnable tasks from its looks: the most seen in at least 3 of them (-1 for
+// fewer than 3 looks, or when they could not be read).
+int tasks_seen_in_three_looks(std::vector<int> looks);
+}  // namespace detail
 
 }  // namespace fluxkit
