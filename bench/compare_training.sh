@@ -58,7 +58,7 @@ for model in $MODELS; do
     read -r fk_wall fk_user fk_sys <"$WORK/fluxkit.time"
     # The epoch alone (training and validation pass), from fluxkit's log: wall, user, system seconds.
     read -r ep_wall ep_user ep_sys < <(sed -n \
-      's/.*epoch 1\/1 .*(\([0-9.]*\) s; process CPU \([0-9.]*\) s user, \([0-9.]*\) s system).*/\1 \2 \3/p' \
+      's/.*epoch 1\/1 .*(\([0-9.]*\) s; process CPU \([0-9.]*\) s user, \([0-9.]*\) s system[,)].*/\1 \2 \3/p' \
       "$WORK/fluxkit.log")
     "$PY" "$SRC/bench/seed_train_epoch.py" --seed-dir "$SEED_DIR" --train "$samples/train.nc" \
       --validation "$samples/validation.nc" --model "$model" --batch "$batch" --threads "$THREADS" \

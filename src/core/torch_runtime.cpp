@@ -1,6 +1,12 @@
 #include "fluxkit/core/torch_runtime.hpp"
 
 #include <malloc.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <mutex>
 
 #include <ATen/Parallel.h>
 #include <torch/cuda.h>
@@ -12,6 +18,31 @@
 
 namespace fluxkit {
 
+namespace {
+
+// The first epoch touches much of the heap for the first time, one 4 kB page fault each (about 5,000 in an
+// MLP epoch at batch 256; on a virtual machine each costs several microseconds of system time). Backing the
+// heap's free top with transparent huge pages makes that one fault per 2 MB (measured: the epoch's system
+// time falls from about 4 % to about 3 %). glibc does this itself with the tunable
+// glibc.malloc.hugetlb=1, but tunables are read at process start; this is the same advice given once here:
+// grow the heap by kHeapReserve (an allocation below the mmap threshold, freed at once: the top stays mapped,
+// below the trim threshold) and advise the untouched range. Advice only: without THP nothing changes.
+void reserve_huge_page_heap() {
+  constexpr std::size_t kHeapReserve = std::size_t{48} << 20;
+  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
+  const auto before = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  void* block = std::malloc(kHeapReserve);
+  if (block == nullptr) return;
+  std::free(block);
+  const auto after = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  const std::uintptr_t first = (before + kHugePage - 1) & ~(kHugePage - 1);
+  const std::uintptr_t last = after & ~(kHugePage - 1);
+  if (after > before && last > first)
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+}  // namespace
+
 void configure_torch(const Context& ctx) {
   // A training batch allocates and frees the same few hundred kilobyte to megabyte tensors again and again.
   // With glibc's defaults (dynamic mmap threshold, 128 kB trim threshold) many of them are fresh mappings,
@@ -20,6 +51,8 @@ void configure_torch(const Context& ctx) {
   // heap top mapped; the memory stays with the process, which reuses it for the next batch.
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  static std::once_flag heap_once;
+  std::call_once(heap_once, reserve_huge_page_heap);
   // Always, in the calling thread: libtorch's count is process-wide but OpenMP's is per thread, so an
   // ensemble member starting in a new thread would otherwise run with the runtime's default (all cores)
   // whenever another member had already set the process-wide count, and its sums would depend on which

@@ -39,10 +39,14 @@ namespace {
 // ---- networks
 // -----------------------------------------------------------------------------------------------
 
-// The process's CPU time (every thread, concurrent ensemble members included), in seconds.
+// The process's CPU time (every thread, concurrent ensemble members included), in seconds, and its minor
+// page faults (first touches of fresh memory: most of the system time a training epoch can have).
 struct CpuTimes {
   double user = 0, system = 0;
-  CpuTimes operator-(const CpuTimes& o) const { return {user - o.user, system - o.system}; }
+  long minor_faults = 0;
+  CpuTimes operator-(const CpuTimes& o) const {
+    return {user - o.user, system - o.system, minor_faults - o.minor_faults};
+  }
 };
 CpuTimes process_cpu_times() {
   rusage u{};
@@ -50,7 +54,7 @@ CpuTimes process_cpu_times() {
   auto s = [](const timeval& t) {
     return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6;
   };
-  return {s(u.ru_utime), s(u.ru_stime)};
+  return {s(u.ru_utime), s(u.ru_stime), u.ru_minflt};
 }
 
 std::mutex& global_generator_mutex() {
@@ -321,7 +325,7 @@ class TorchModel : public Model {
 // Windows per forward pass without gradients (validation, prediction): enough rows for efficient matrix
 // products, and activations small enough (the attention-LSTM's are 20 kB per window) to stay below glibc's
 // mmap threshold (configure_torch): reused from pass to pass, not mapped and faulted in again each time.
-constexpr std::size_t kForwardChunk = 2048;
+constexpr std::size_t kForwardChunk = 512;
 
 double TorchModel::evaluate(const SampleStore& store, torch::Device device) {
   torch::NoGradGuard no_grad;
@@ -474,9 +478,9 @@ FitResult TorchModel::fit(const SampleStore& train, const SampleStore& validatio
     const CpuTimes cpu = process_cpu_times() - cpu0;
     spdlog::info(
         "{}: epoch {}/{} train {:.6g} validation {:.6g}{} ({:.1f} s; process CPU {:.1f} s user, {:.2f} s "
-        "system)",
+        "system, {} page faults)",
         type_, epoch, fit_.max_epochs, sum / static_cast<double>(count), val, improved ? " (best)" : "",
-        seconds, cpu.user, cpu.system);
+        seconds, cpu.user, cpu.system, cpu.minor_faults);
 
     if (files) {  // the loss table and a checkpoint to resume from
       std::string csv = "epoch,train_loss,validation_loss,seconds\n";
