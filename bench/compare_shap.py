@@ -228,11 +228,13 @@ class Report:
         self.times = []   # rows of the timing table
         self.notes = []
 
-    def time(self, model, method, background, tool, threads, seconds, n=None, marginal=None):
-        """marginal: seconds per sample without the one-off setup (when measured)."""
+    def time(self, model, method, background, tool, threads, seconds, n=None, marginal=None, workflow="same model"):
+        """marginal: seconds per sample without the one-off setup (when measured); workflow: "same model" (the
+        Python tools evaluate fluxkit's own predict or xgboost's), "thesis" (as the thesis runs them)."""
         n = self.n if n is None else n
         self.times.append(dict(model=model, method=method, background=background, tool=tool, threads=threads,
-                               seconds=seconds, per_sample=seconds / n, n=n, marginal=marginal))
+                               seconds=seconds, per_sample=seconds / n, n=n, marginal=marginal,
+                               workflow=workflow))
 
     def compare(self, model, method, background, pair, a, b, eff_a, eff_b, extra=""):
         row = dict(model=model, method=method, background=background, pair=pair, eff_a=eff_a, eff_b=eff_b,
@@ -255,8 +257,9 @@ class Report:
               "shap / fluxkit)")
         print(f"{'model':8} {'method':25} {'background':11} {'tool':24} {'threads':>7} {'s/sample':>10} "
               f"{'speed-up':>9} {'excl. setup':>11} {'speed-up':>9}")
-        for r in self.times:
-            ref = [t for t in self.times if t["model"] == r["model"] and t["method"] == r["method"]
+        same = [t for t in self.times if t["workflow"] == "same model"]
+        for r in same:
+            ref = [t for t in same if t["model"] == r["model"] and t["method"] == r["method"]
                    and t["background"] == r["background"] and t["tool"].endswith("Explainer")]
             up = f"{ref[0]['per_sample'] / r['per_sample']:8.1f}x" if ref and r["tool"] == "fluxkit" else ""
             m = f"{r['marginal']:11.4f}" if r["marginal"] is not None else ""
@@ -264,6 +267,17 @@ class Report:
                                                                      ref[0]["marginal"] is not None) else ""
             print(f"{r['model']:8} {r['method']:25} {r['background']:11} {r['tool']:24} {r['threads']:>7} "
                   f"{r['per_sample']:10.4f} {up:>9} {m:>11} {upm:>9}")
+        thesis = [t for t in self.times if t["workflow"] == "thesis"]
+        if thesis:
+            print("\nThe thesis' workflow (the Python tools on its PyTorch networks with fluxkit's weights, PyTorch's "
+                  "default threads; fluxkit's call with 2 threads): time per explained sample")
+            print(f"{'model':8} {'method':25} {'background':13} {'tool':32} {'threads':>7} {'s/sample':>10} "
+                  f"{'speed-up':>9}")
+            for r in thesis:
+                ref = [t for t in thesis if t["model"] == r["model"] and t["tool"] != "fluxkit"]
+                up = f"{ref[0]['per_sample'] / r['per_sample']:8.1f}x" if ref and r["tool"] == "fluxkit" else ""
+                print(f"{r['model']:8} {r['method']:25} {r['background']:13} {r['tool']:32} {r['threads']:>7} "
+                      f"{r['per_sample']:10.4f} {up:>9}")
         for note in self.notes:
             print("note:", note)
 
@@ -493,6 +507,108 @@ def timeshap_compare(rep, lstm, x_flat, x_seq, bg_seq, bg_flat, args):
                 a_ev, a2_ev, eff_fk, eff_fk, "exact: seed-independent")
 
 
+# ---- the thesis' own workflow: the Python tools on PyTorch models -----------------------------------------
+
+def torch_state_dict(torch, artifact):
+    """The named weights of a fluxkit artifact (weights.pt, a libtorch archive; the keys are the thesis' own
+    state-dict keys, as `fluxkit import-weights` reads them)."""
+    archive = torch.jit.load(str(Path(artifact) / "weights.pt"), map_location="cpu")
+    state = {k: v.detach().clone() for k, v in archive.named_parameters()}
+    state.update({k: v.detach().clone() for k, v in archive.named_buffers()})
+    return state
+
+
+def thesis_workflow(rep, args, mlp_artifact, lstm_artifact, x, x_seq, bg, bg_seq):
+    """The Python tools as the thesis runs them (feature_importance_shap.py, feature_importance_timeshap.py):
+    its networks in PyTorch with fluxkit's weights, its prediction wrapper for shap's KernelExplainer and
+    timeshap's TorchModelWrapper with its four local_* calls per sample (pruning, event, feature and cell
+    level), PyTorch with its default threads; against fluxkit's one call per method with 2 threads. The same
+    background, coalition budget, tolerance and baseline on both sides; shap with l1_reg=0 (the thesis'
+    default "auto" adds an AIC feature selection that fluxkit does not do)."""
+    try:
+        import torch
+    except ImportError as e:
+        rep.notes.append(f"thesis workflow skipped: python3-torch is not importable ({e})")
+        return
+    sys.path.insert(0, str(REPO / "tests" / "python"))
+    import seed_models  # the thesis' modules, declared with its state-dict keys
+    import subprocess
+    import fluxkit
+    # PyTorch's default in a fresh process (fluxkit's calls set the count of the libtorch this process shares)
+    torch_threads = int(subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"],
+                                       capture_output=True, text=True, check=True).stdout)
+
+    if mlp_artifact:
+        shap, _, _ = import_reference()
+        model = fluxkit.load_model(mlp_artifact)
+        state = torch_state_dict(torch, mlp_artifact)
+        hidden = [state[f"layers.{i}.weight"].shape[0] for i in range(len(state)) if f"layers.{i}.weight" in state]
+        net = seed_models.MLPModel(x.shape[1], hidden, 0.0)
+        net.load_state_dict(state)
+        net.eval()
+
+        def model_predict(z):  # the thesis' wrapper
+            with torch.no_grad():
+                return np.atleast_1d(net(torch.tensor(z, dtype=torch.float32)).cpu().numpy())
+        gap = float(np.max(np.abs(model_predict(x) - model.predict(x, threads=1))))
+        rep.notes.append(f"thesis workflow: the MLP in PyTorch ({torch_threads} threads) predicts the samples within "
+                         f"{gap:.1e} of fluxkit")
+        _, s_fk = timed(lambda: model.explain(x, "kernel_shap", background=bg, nsamples=args.nsamples,
+                                              seed=args.seed, threads=2))
+        rep.time("mlp", "kernel_shap", f"rows {len(bg)}", "fluxkit", 2, s_fk, workflow="thesis")
+        np.random.seed(args.seed)
+        torch.set_num_threads(torch_threads)
+        _, s_py = timed(lambda: shap.KernelExplainer(model_predict, bg.astype(np.float64)).shap_values(
+            x.astype(np.float64), nsamples=args.nsamples, l1_reg=0, silent=True))
+        rep.time("mlp", "kernel_shap", f"rows {len(bg)}", "shap KernelExplainer on torch", torch_threads, s_py,
+                 workflow="thesis")
+
+    if lstm_artifact:
+        import_timeshap()
+        from timeshap.explainer import local_cell_level, local_event, local_feat, local_pruning
+        from timeshap.wrappers import TorchModelWrapper
+        model = fluxkit.load_model(lstm_artifact)
+        state = torch_state_dict(torch, lstm_artifact)
+        n, W, F = x_seq.shape
+
+        class LSTMModelTimeShap(seed_models.LSTMModel):  # the thesis' TimeSHAP variant: (batch, 1) outputs
+            def forward(self, z):
+                out, _ = self.lstm(z)
+                return self.fc1(self.dropout(out[:, -1, :]))
+        layers = sum(1 for k in state if k.startswith("lstm.weight_ih_l"))
+        net = LSTMModelTimeShap(F, state["lstm.weight_hh_l0"].shape[1], layers, 0.0)
+        net.load_state_dict(state)
+        net.eval()
+        f = TorchModelWrapper(net).predict_last_hs
+        gap = float(np.max(np.abs(f(x_seq.astype(np.float32)).ravel() - model.predict(x_seq.astype(np.float32), threads=1))))
+        rep.notes.append(f"thesis workflow: the LSTM in PyTorch predicts the samples within {gap:.1e} of fluxkit")
+        baseline = np.median(bg_seq.reshape(-1, F).astype(np.float64), axis=0)[None, :]  # the median event
+        # fluxkit's budget per level is 2 M + 2048 for its M players (nsamples=0); timeshap takes one number per
+        # call, so each level gets its own 2 M + 2048 (events: W + 1 players, all coalitions; features: F + 1;
+        # cells: every (event, feature) cell, as min(4, W) top events x F top features keeps them all, + 1)
+        budget = {"event": 2 * (W + 1) + 2048, "feature": 2 * (F + 1) + 2048, "cell": 2 * (W * F + 1) + 2048}
+        _, s_fk = timed(lambda: model.explain(x, "timeshap", background=bg, timeshap_tolerance=args.timeshap_tolerance,
+                                              timeshap_baseline="median_event", seed=args.seed, threads=2))
+        rep.time("lstm", "timeshap", "median event", "fluxkit", 2, s_fk, workflow="thesis")
+        names = [f"f{j}" for j in range(F)]
+        torch.set_num_threads(torch_threads)
+        t0 = time.perf_counter()
+        for i in range(n):
+            data = x_seq[i:i + 1].astype(np.float64)
+            _, prune = local_pruning(f, data, {"tol": args.timeshap_tolerance}, baseline=baseline)
+            pidx = W + prune
+            ev = local_event(f, data, {"rs": args.seed, "nsamples": budget["event"]}, entity_col="entity",
+                             entity_uuid=f"sample_{i}", baseline=baseline, pruned_idx=pidx)
+            ft = local_feat(f, data, {"rs": args.seed, "nsamples": budget["feature"], "feature_names": names,
+                                      "plot_features": {c: c for c in names}},
+                            entity_col="entity", entity_uuid=f"sample_{i}", baseline=baseline, pruned_idx=pidx)
+            local_cell_level(f, data, {"rs": args.seed, "nsamples": budget["cell"], "top_x_events": min(4, W),
+                                       "top_x_feats": F}, ev, ft, entity_col="entity", entity_uuid=f"sample_{i}",
+                             baseline=baseline, pruned_idx=pidx)
+        rep.time("lstm", "timeshap", "median event", "timeshap local_* on torch", torch_threads,
+                 time.perf_counter() - t0, workflow="thesis")
+
+
 def backgrounds(bg, args):
     """{name: (rows, weights, rows given to fluxkit, background_kmeans given to fluxkit, noise-floor rows)}.
 
@@ -535,6 +651,9 @@ def main():
     ap.add_argument("--xgb-kernel-rows", action="store_true",
                     help="also KernelSHAP of XGBoost on the full background rows and its k-means noise floor (slow: ~coalitions x rows "
                          "tree-ensemble evaluations per sample and side)")
+    ap.add_argument("--no-thesis-workflow", action="store_true",
+                    help="skip the timing of the thesis' own workflow (the Python tools on PyTorch networks; needs "
+                         "python3-torch)")
     ap.add_argument("--json", help="also write the tables to this JSON file")
     args = ap.parse_args()
 
@@ -587,6 +706,10 @@ def main():
         lstm = fluxkit.load_model(args.lstm)
         timeshap_compare(rep, lstm, x, test.windows(ids=x_ids, layout="sequence")[0],
                          train.windows(ids=bg_ids, layout="sequence")[0], bg, args)
+
+    if not args.no_thesis_workflow:
+        thesis_workflow(rep, args, args.mlp, args.lstm, x, test.windows(ids=x_ids, layout="sequence")[0], bg,
+                        train.windows(ids=bg_ids, layout="sequence")[0] if args.lstm else None)
 
     rep.notes.append("load average after: " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     rep.print()

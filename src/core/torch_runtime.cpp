@@ -53,11 +53,13 @@ void configure_torch(const Context& ctx) {
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
   static std::once_flag heap_once;
   std::call_once(heap_once, reserve_huge_page_heap);
-  // Always, in the calling thread: libtorch's count is process-wide but OpenMP's is per thread, so an
-  // ensemble member starting in a new thread would otherwise run with the runtime's default (all cores)
-  // whenever another member had already set the process-wide count, and its sums would depend on which
-  // started first.
-  at::set_num_threads(ctx.threads);
+  // Checked in the calling thread: libtorch's count is process-wide but OpenMP's is per thread (what
+  // at::get_num_threads returns), so an ensemble member starting in a new thread would otherwise run with the
+  // runtime's default (all cores) whenever another member had already set the process-wide count, and its
+  // sums would depend on which started first. Only when it differs: at::set_num_threads also replaces
+  // libtorch's pthreadpool, whose new threads spin for milliseconds; set on every predict call (16,384 rows
+  // at a time in the explainers) that made 2 threads twice as slow as one.
+  if (at::get_num_threads() != ctx.threads) at::set_num_threads(ctx.threads);
   if (ctx.device == Device::Cuda && !torch::cuda::is_available())
     throw Error(
         "device 'cuda' requested, but this libtorch has no usable CUDA device (build against a "
