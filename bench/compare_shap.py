@@ -22,7 +22,10 @@ What it does
     XGBoost  kernel_shap, k-means (rows: --xgb-kernel-rows)  KernelExplainer on booster.inplace_predict
 
     The MLP callable given to `shap` is fluxkit's own `Model.predict`, so both sides evaluate the exact same
-    function. The XGBoost callable is the booster loaded by the `xgboost` package from the artifact's
+    function. A second timing (unless --no-thesis-workflow; needs python3-torch) runs the Python tools as the
+    thesis does: its network classes in PyTorch (tests/python/seed_models.py) holding fluxkit's weights, shap's
+    KernelExplainer on the thesis' float32 prediction wrapper, and timeshap's four local_* calls per sample
+    (pruning, event, feature and cell level) through its TorchModelWrapper, with PyTorch's default threads. The XGBoost callable is the booster loaded by the `xgboost` package from the artifact's
     model.json (the script checks that its predictions equal fluxkit's).
 
     Matching the algorithms (docs/explain.md, "kernel_shap"): the same number of coalitions on both sides
