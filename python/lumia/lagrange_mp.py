@@ -22,7 +22,6 @@ Neither found: a message on standard error and exit status 2.
 Python 3 standard library only; it does not import fluxkit or LUMIA and may be copied anywhere.
 """
 import os
-import shutil
 import sys
 
 ENV = "FLUXKIT"
@@ -35,9 +34,12 @@ def find_fluxkit():
         if os.path.isfile(path) and os.access(path, os.X_OK):
             return path, None
         return None, "%s=%s is not an executable file" % (ENV, path)
-    path = shutil.which("fluxkit")
-    if path:
-        return path, None
+    # PATH searched here rather than with shutil.which: importing shutil (re, bz2, lzma) costs more than the
+    # rest of this script, and LUMIA starts it twice per iteration
+    for directory in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(directory or os.curdir, "fluxkit")
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path, None
     return None, "fluxkit not found: set %s to the path of the fluxkit binary, or put fluxkit on PATH" % ENV
 
 

@@ -163,6 +163,15 @@ class LumiaShim(unittest.TestCase):
         direct = subprocess.run([FLUXKIT, 'transport', '--help'], stdout=subprocess.PIPE, check=True)
         self.assertEqual(out, direct.stdout.decode())
 
+    def test_imports_only_what_the_interpreter_has_loaded(self):
+        # LUMIA starts the shim twice per iteration: it must not import modules of its own (shutil alone pulls in
+        # re, bz2 and lzma, more time than the rest of the script)
+        probe = ('import sys; before = set(sys.modules); sys.path.insert(0, sys.argv[1]); import lagrange_mp; '
+                 'print(" ".join(sorted(set(sys.modules) - before - {"lagrange_mp"})))')
+        out = subprocess.run([sys.executable, '-c', probe, os.path.dirname(SHIM)], stdout=subprocess.PIPE,
+                             check=True).stdout.decode().split()
+        self.assertEqual(out, [])
+
     def test_no_fluxkit(self):
         empty = os.path.join(WORK, 'empty_bin')
         os.makedirs(empty, exist_ok=True)
