@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -62,9 +63,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tune(case: Path, url: str, out: str, **kw) -> subprocess.Popen:
+def tune(case: Path, url: str, out: str, *flags: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([FLUXKIT, "tune", "--config", "run.toml", "--threads", "1", "--set",
-                             f"tune.storage={url}", "--set", f"tune.output_dir={out}"], cwd=case,
+                             f"tune.storage={url}", "--set", f"tune.output_dir={out}", *flags], cwd=case,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -114,7 +115,7 @@ def test_two_workers_share_a_postgres_study(case, pg_url, tmp_path):
     import optuna
 
     t0 = time.monotonic()
-    procs = {out: tune(case, pg_url, str(tmp_path / out)) for out in ("out_a", "out_b")}
+    procs = {out: tune(case, pg_url, str(tmp_path / out), "--verbosity", "info") for out in ("out_a", "out_b")}
     results = {out: p.communicate(timeout=600) for out, p in procs.items()}
     for out, p in procs.items():
         assert p.returncode == 0, f"{out}: exit {p.returncode}\n{results[out][1]}"
@@ -131,7 +132,14 @@ def test_two_workers_share_a_postgres_study(case, pg_url, tmp_path):
         workers[w] = workers.get(w, 0) + 1
     assert sum(workers.values()) == len(trials)
     print(f"two workers: {time.monotonic() - t0:.1f} s, {len(trials)} trials, {sorted(workers.values())}")
-    assert len(workers) == 2, f"one worker ran every trial: {workers}"
+    if len(workers) == 1:
+        # Legitimate only when the other worker's first look found the study complete: under load (ctest -j)
+        # its start-up can outlast every trial of the first. It then says so and runs none.
+        idle = [out for out in procs if not re.search(r"mlp trial \d+: ", results[out][1])]
+        assert len(idle) == 1, f"workers {workers}; logs:\n" + "\n".join(r[1] for r in results.values())
+        log_idle = results[idle[0]][1]
+        assert re.search(rf"study \S*mlp holds \d+ of {N_TRIALS} trials", log_idle), \
+            f"one worker ran every trial ({workers}) while the other found the study unfinished:\n{log_idle}"
 
     by_number = {t.number: t for t in trials}
     for out in sorted(csvs, key=lambda o: csvs[o].stat().st_mtime_ns):
