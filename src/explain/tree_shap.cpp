@@ -56,18 +56,19 @@ Tree parse_tree(const json& t) {
   return tree;
 }
 
-// All background rows walk a tree together: rows that reach a node along the same path with the same sets A
-// and B form one group (a range of `rows`, split in place at every node), so a leaf is attributed once per
-// group with the group's total weight instead of once per row. Every row still visits exactly the nodes of
-// its own walk.
-struct GroupWalk {
+// All background rows walk a tree together as a set (a bitset over the rows): rows that reach a node along
+// the same path with the same sets A and B are one set, so a leaf is attributed once per set with the set's
+// total weight instead of once per row, and splitting a set at a node is a few word operations with the
+// node's precomputed "goes left" bits (InterventionalTreeShap's constructor), not a pass over its rows.
+struct SetWalk {
   const Tree* tree = nullptr;
   std::span<const float> x;
-  const float* bg = nullptr;  // background rows, row-major
-  std::size_t width = 0;
+  const std::uint64_t* goes_left = nullptr;  // this tree's bits: node i's rows at goes_left[i * words]
+  std::size_t words = 0;
   const double* row_weight = nullptr;
-  std::vector<std::uint32_t> rows;
-  std::vector<std::int8_t> state;  // per feature: 0 none, 1 in A (x's side), 2 in B (r's side)
+  double uniform_weight = 0;        // > 0: every row has this weight (a set's weight from its popcount)
+  std::vector<std::uint64_t> sets;  // one set per recursion level (words each)
+  std::vector<std::int8_t> state;   // per feature: 0 none, 1 in A (x's side), 2 in B (r's side)
   std::vector<int> a, b;
   std::vector<double> fact;
   double* phi = nullptr;
@@ -76,19 +77,34 @@ struct GroupWalk {
     if (std::isnan(v)) return tree->default_left[i] ? tree->left[i] : tree->right[i];
     return v < tree->threshold[i] ? tree->left[i] : tree->right[i];
   }
-  int row_child(std::size_t i, std::uint32_t row, std::size_t f) const {
-    return child(i, bg[row * width + f]);
+  double weight_of(const std::uint64_t* rows) const {
+    if (uniform_weight > 0) {
+      std::size_t n = 0;
+      for (std::size_t k = 0; k < words; ++k)
+        n += static_cast<std::size_t>(__builtin_popcountll(rows[k]));
+      return uniform_weight * static_cast<double>(n);
+    }
+    double w = 0;
+    for (std::size_t k = 0; k < words; ++k)
+      for (std::uint64_t bits = rows[k]; bits != 0; bits &= bits - 1)
+        w += row_weight[k * 64 + static_cast<std::size_t>(__builtin_ctzll(bits))];
+    return w;
+  }
+  // out = rows & (bits ^ flip); flip all-ones takes the complement. True when out is not empty.
+  bool intersect(const std::uint64_t* rows, const std::uint64_t* bits, std::uint64_t flip,
+                 std::uint64_t* out) const {
+    std::uint64_t any = 0;
+    for (std::size_t k = 0; k < words; ++k)
+      any |= out[k] = rows[k] & (bits[k] ^ flip);
+    return any != 0;
   }
 
-  void go(int node, std::size_t begin, std::size_t end) {
+  void go(int node, const std::uint64_t* rows, std::size_t level) {
     const auto i = static_cast<std::size_t>(node);
     if (tree->left[i] < 0) {
       const std::size_t na = a.size(), nb = b.size();
       if (na + nb == 0) return;
-      double weight = 0;
-      for (std::size_t k = begin; k < end; ++k)
-        weight += row_weight[rows[k]];
-      const double v = tree->value[i] * tree->weight * weight;
+      const double v = tree->value[i] * tree->weight * weight_of(rows);
       if (na > 0) {
         const double w = v * fact[na - 1] * fact[nb] / fact[na + nb];
         for (const int f : a)
@@ -103,35 +119,47 @@ struct GroupWalk {
     }
     const auto f = static_cast<std::size_t>(tree->feature[i]);
     const int cx = child(i, x[f]);
-    if (state[f] == 1) return go(cx, begin, end);
-    const auto first = rows.begin() + static_cast<std::ptrdiff_t>(begin),
-               last = rows.begin() + static_cast<std::ptrdiff_t>(end);
+    if (state[f] == 1) return go(cx, rows, level);
+    const std::uint64_t* left = goes_left + i * words;
+    std::uint64_t* next = sets.data() + (level + 1) * words;  // deeper levels never touch `rows`
+    constexpr std::uint64_t kSame = 0, kFlip = ~std::uint64_t{0};
     if (state[f] == 2) {  // each row its own side
-      const int left = tree->left[i];
-      const auto mid =
-          std::partition(first, last, [&](std::uint32_t r) { return row_child(i, r, f) == left; });
-      const auto m = static_cast<std::size_t>(mid - rows.begin());
-      if (begin < m) go(left, begin, m);
-      if (m < end) go(tree->right[i], m, end);
+      if (intersect(rows, left, kSame, next)) go(tree->left[i], next, level + 1);
+      if (intersect(rows, left, kFlip, next)) go(tree->right[i], next, level + 1);
       return;
     }
     // Rows going x's way continue unchanged; the others go both ways, with f in A or in B.
-    const auto mid = std::partition(first, last, [&](std::uint32_t r) { return row_child(i, r, f) == cx; });
-    const auto m = static_cast<std::size_t>(mid - rows.begin());
-    if (begin < m) go(cx, begin, m);
-    if (m == end) return;
+    const std::uint64_t x_way = cx == tree->left[i] ? kSame : kFlip;
+    if (intersect(rows, left, x_way, next)) go(cx, next, level + 1);
+    if (!intersect(rows, left, ~x_way, next)) return;
     const int other = cx == tree->left[i] ? tree->right[i] : tree->left[i];
     state[f] = 1;
     a.push_back(static_cast<int>(f));
-    go(cx, m, end);
+    go(cx, next, level + 1);
     a.pop_back();
     state[f] = 2;
     b.push_back(static_cast<int>(f));
-    go(other, m, end);
+    go(other, next, level + 1);  // `next` still holds the rows off x's way: deeper levels use their own sets
     b.pop_back();
     state[f] = 0;
   }
 };
+
+std::size_t tree_depth(const Tree& t) {
+  std::vector<std::pair<int, std::size_t>> todo{{0, 0}};
+  std::size_t depth = 0;
+  while (!todo.empty()) {
+    const auto [node, d] = todo.back();
+    todo.pop_back();
+    depth = std::max(depth, d);
+    const auto i = static_cast<std::size_t>(node);
+    if (t.left[i] >= 0) {
+      todo.push_back({t.left[i], d + 1});
+      todo.push_back({t.right[i], d + 1});
+    }
+  }
+  return depth;
+}
 
 }  // namespace
 
@@ -205,13 +233,37 @@ TreeEnsemble parse_xgboost_json(std::string_view text) {
 }
 
 InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const Background& bg)
-    : model_(&model), background_(&bg) {
+    : model_(&model), background_(&bg), words_((bg.rows + 63) / 64) {
   if (bg.width != model.features)
     throw Error(fmt::format("explain: the tree model takes {} columns, the background has {}", model.features,
                             bg.width));
   if (bg.rows == 0) throw Error("explain: the background has no rows");
   for (std::size_t j = 0; j < bg.rows; ++j)
     base_ += bg.weight[j] * model.predict(std::span<const float>(bg.x.data() + j * bg.width, bg.width));
+  // Which background rows go left at every split node: nodes x rows bits, shared by every sample explained.
+  std::size_t nodes = 0;
+  for (const auto& t : model.trees) {
+    tree_offset_.push_back(nodes);
+    nodes += t.left.size();
+    max_depth_ = std::max(max_depth_, tree_depth(t));
+  }
+  goes_left_.assign(nodes * words_, 0);
+  for (std::size_t k = 0; k < model.trees.size(); ++k) {
+    const Tree& t = model.trees[k];
+    for (std::size_t i = 0; i < t.left.size(); ++i) {
+      if (t.left[i] < 0) continue;
+      std::uint64_t* bits = goes_left_.data() + (tree_offset_[k] + i) * words_;
+      const auto f = static_cast<std::size_t>(t.feature[i]);
+      for (std::size_t r = 0; r < bg.rows; ++r) {
+        const float v = bg.x[r * bg.width + f];
+        if (std::isnan(v) ? static_cast<bool>(t.default_left[i]) : v < t.threshold[i])
+          bits[r / 64] |= std::uint64_t{1} << (r % 64);
+      }
+    }
+  }
+  uniform_weight_ = bg.weight[0];
+  for (std::size_t j = 1; j < bg.rows; ++j)
+    if (bg.weight[j] != uniform_weight_) uniform_weight_ = 0;
 }
 
 Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
@@ -224,21 +276,24 @@ Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
   out.phi.assign(model.features, 0.0);
   out.fx = model.predict(x);
   out.base = base_;
-  GroupWalk w;
+  SetWalk w;
   w.x = x;
-  w.bg = bg.x.data();
-  w.width = bg.width;
+  w.words = words_;
   w.row_weight = bg.weight.data();
+  w.uniform_weight = uniform_weight_;
+  w.sets.assign((max_depth_ + 2) * words_, 0);
   w.state.assign(model.features, 0);
   w.fact.assign(model.features + 2, 1.0);
   for (std::size_t i = 1; i < w.fact.size(); ++i)
     w.fact[i] = w.fact[i - 1] * double(i);
   w.phi = out.phi.data();
-  w.rows.resize(bg.rows);
-  for (const auto& t : model.trees) {
-    w.tree = &t;
-    std::iota(w.rows.begin(), w.rows.end(), std::uint32_t{0});
-    w.go(0, 0, bg.rows);
+  std::uint64_t* all = w.sets.data();  // level 0: every row
+  for (std::size_t r = 0; r < bg.rows; ++r)
+    all[r / 64] |= std::uint64_t{1} << (r % 64);
+  for (std::size_t k = 0; k < model.trees.size(); ++k) {
+    w.tree = &model.trees[k];
+    w.goes_left = goes_left_.data() + tree_offset_[k] * words_;
+    w.go(0, all, 0);
   }
   return out;
 }

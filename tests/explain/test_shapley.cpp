@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -193,6 +194,36 @@ TEST(TreeShapInterventional, EqualsExactShapleyOnSmallTrees) {
   for (unsigned s = 0; s < 5; ++s) {
     const Background bg = random_background(9, m, 100 + s);
     const auto x = random_row(m, 200 + s);
+    const Attribution t = tree_shap_interventional(trees, x, bg);
+    const Attribution e = exact_shapley(f, x, bg);
+    for (std::size_t i = 0; i < m; ++i)
+      EXPECT_NEAR(t.phi[i], e.phi[i], 1e-5) << "sample " << s << " feature " << i;
+    EXPECT_NEAR(sum(t.phi), t.fx - t.base, 1e-9);
+    EXPECT_NEAR(t.base, e.base, 1e-5);
+  }
+}
+
+// More rows than one 64-bit word of the row sets, unequal weights (a k-means background's) and missing values
+// in the background and the sample (each split's default direction).
+TEST(TreeShapInterventional, EqualsExactShapleyWithWeightedRowsAndMissingValues) {
+  const std::size_t m = 5, rows = 150;
+  const TreeEnsemble trees = random_trees(m, 6, 12);
+  const BatchFunction f = [&](std::span<const float> x, std::size_t n, std::span<float> y) {
+    for (std::size_t i = 0; i < n; ++i)
+      y[i] = static_cast<float>(trees.predict(x.subspan(i * m, m)));
+  };
+  Background bg = random_background(rows, m, 300);
+  std::mt19937 g(301);
+  double total = 0;
+  for (auto& w : bg.weight)
+    total += w = 0.5 + double(g() % 1000) / 1000.0;
+  for (auto& w : bg.weight)
+    w /= total;
+  for (std::size_t k = 0; k < rows * m; k += 7)
+    bg.x[k] = std::numeric_limits<float>::quiet_NaN();
+  for (unsigned s = 0; s < 4; ++s) {
+    auto x = random_row(m, 400 + s);
+    x[s % m] = std::numeric_limits<float>::quiet_NaN();
     const Attribution t = tree_shap_interventional(trees, x, bg);
     const Attribution e = exact_shapley(f, x, bg);
     for (std::size_t i = 0; i < m; ++i)

@@ -114,10 +114,10 @@ struct TreeEnsemble {
 TreeEnsemble parse_xgboost_json(std::string_view json);
 
 // Exact interventional TreeSHAP: phi for x against every background row (the game v(S) = f(x_S, z_rest)
-// averaged over the rows with their weights), the rows walking each tree together in groups that share a
-// path (docs/explain.md). phi[M], base = weighted mean prediction of the background. Set up once per model
-// and background (it checks their widths and computes the base), then called for each sample; the model and
-// the background must outlive it. Calls are independent (const): threads may share one.
+// averaged over the rows with their weights), the rows walking each tree together as sets (bitsets) that
+// share a path (docs/explain.md). phi[M], base = weighted mean prediction of the background. Set up once per
+// model and background (it checks their widths and computes the base), then called for each sample; the model
+// and the background must outlive it. Calls are independent (const): threads may share one.
 class InterventionalTreeShap {
  public:
   InterventionalTreeShap(const TreeEnsemble& model, const Background& background);
@@ -127,6 +127,11 @@ class InterventionalTreeShap {
   const TreeEnsemble* model_;
   const Background* background_;
   double base_ = 0;
+  std::size_t words_ = 0;                 // 64-bit words per set of background rows
+  std::vector<std::uint64_t> goes_left_;  // per tree node (tree_offset_ + node), the rows that go left
+  std::vector<std::size_t> tree_offset_;
+  std::size_t max_depth_ = 0;
+  double uniform_weight_ = 0;  // > 0 when every background row has this weight
 };
 // One sample: InterventionalTreeShap(model, background)(x).
 Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
