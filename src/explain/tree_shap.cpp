@@ -61,7 +61,7 @@ Tree parse_tree(const json& t) {
 // total weight instead of once per row, and splitting a set at a node is a few word operations with the
 // node's precomputed "goes left" bits (InterventionalTreeShap's constructor), not a pass over its rows.
 struct SetWalk {
-  const Tree* tree = nullptr;
+  const InterventionalTreeShap::Node* nodes = nullptr;  // this tree's nodes
   std::span<const float> x;
   const std::uint64_t* goes_left = nullptr;  // this tree's bits: node i's rows at goes_left[i * words]
   std::size_t words = 0;
@@ -73,9 +73,9 @@ struct SetWalk {
   std::vector<double> fact;
   double* phi = nullptr;
 
-  int child(std::size_t i, float v) const {
-    if (std::isnan(v)) return tree->default_left[i] ? tree->left[i] : tree->right[i];
-    return v < tree->threshold[i] ? tree->left[i] : tree->right[i];
+  static int child(const InterventionalTreeShap::Node& n, float v) {
+    if (std::isnan(v)) return n.default_left ? n.left : n.right;
+    return v < n.threshold ? n.left : n.right;
   }
   double weight_of(const std::uint64_t* rows) const {
     if (uniform_weight > 0) {
@@ -101,10 +101,11 @@ struct SetWalk {
 
   void go(int node, const std::uint64_t* rows, std::size_t level) {
     const auto i = static_cast<std::size_t>(node);
-    if (tree->left[i] < 0) {
+    const InterventionalTreeShap::Node& n = nodes[i];
+    if (n.left < 0) {
       const std::size_t na = a.size(), nb = b.size();
       if (na + nb == 0) return;
-      const double v = tree->value[i] * tree->weight * weight_of(rows);
+      const double v = n.value * weight_of(rows);
       if (na > 0) {
         const double w = v * fact[na - 1] * fact[nb] / fact[na + nb];
         for (const int f : a)
@@ -117,22 +118,22 @@ struct SetWalk {
       }
       return;
     }
-    const auto f = static_cast<std::size_t>(tree->feature[i]);
-    const int cx = child(i, x[f]);
+    const auto f = static_cast<std::size_t>(n.feature);
+    const int cx = child(n, x[f]);
     if (state[f] == 1) return go(cx, rows, level);
     const std::uint64_t* left = goes_left + i * words;
     std::uint64_t* next = sets.data() + (level + 1) * words;  // deeper levels never touch `rows`
     constexpr std::uint64_t kSame = 0, kFlip = ~std::uint64_t{0};
     if (state[f] == 2) {  // each row its own side
-      if (intersect(rows, left, kSame, next)) go(tree->left[i], next, level + 1);
-      if (intersect(rows, left, kFlip, next)) go(tree->right[i], next, level + 1);
+      if (intersect(rows, left, kSame, next)) go(n.left, next, level + 1);
+      if (intersect(rows, left, kFlip, next)) go(n.right, next, level + 1);
       return;
     }
     // Rows going x's way continue unchanged; the others go both ways, with f in A or in B.
-    const std::uint64_t x_way = cx == tree->left[i] ? kSame : kFlip;
+    const std::uint64_t x_way = cx == n.left ? kSame : kFlip;
     if (intersect(rows, left, x_way, next)) go(cx, next, level + 1);
     if (!intersect(rows, left, ~x_way, next)) return;
-    const int other = cx == tree->left[i] ? tree->right[i] : tree->left[i];
+    const int other = cx == n.left ? n.right : n.left;
     state[f] = 1;
     a.push_back(static_cast<int>(f));
     go(cx, next, level + 1);
@@ -248,9 +249,12 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
     max_depth_ = std::max(max_depth_, tree_depth(t));
   }
   goes_left_.assign(nodes * words_, 0);
+  nodes_.reserve(nodes);
   for (std::size_t k = 0; k < model.trees.size(); ++k) {
     const Tree& t = model.trees[k];
     for (std::size_t i = 0; i < t.left.size(); ++i) {
+      nodes_.push_back({t.left[i], t.right[i], t.feature[i], t.threshold[i], t.value[i] * t.weight,
+                        static_cast<bool>(t.default_left[i])});
       if (t.left[i] < 0) continue;
       std::uint64_t* bits = goes_left_.data() + (tree_offset_[k] + i) * words_;
       const auto f = static_cast<std::size_t>(t.feature[i]);
@@ -291,7 +295,7 @@ Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
   for (std::size_t r = 0; r < bg.rows; ++r)
     all[r / 64] |= std::uint64_t{1} << (r % 64);
   for (std::size_t k = 0; k < model.trees.size(); ++k) {
-    w.tree = &model.trees[k];
+    w.nodes = nodes_.data() + tree_offset_[k];
     w.goes_left = goes_left_.data() + tree_offset_[k] * words_;
     w.go(0, all, 0);
   }

@@ -123,11 +123,20 @@ class InterventionalTreeShap {
   InterventionalTreeShap(const TreeEnsemble& model, const Background& background);
   Attribution operator()(std::span<const float> x) const;
 
+  // A tree node as the walk reads it, in one place (the tree's arrays are separate vectors).
+  struct Node {
+    int left, right, feature;
+    float threshold;
+    double value;  // leaf value x the tree's (DART) weight
+    bool default_left;
+  };
+
  private:
   const TreeEnsemble* model_;
   const Background* background_;
   double base_ = 0;
   std::size_t words_ = 0;                 // 64-bit words per set of background rows
+  std::vector<Node> nodes_;               // every tree's nodes, tree k's from tree_offset_[k]
   std::vector<std::uint64_t> goes_left_;  // per tree node (tree_offset_ + node), the rows that go left
   std::vector<std::size_t> tree_offset_;
   std::size_t max_depth_ = 0;
