@@ -1,10 +1,8 @@
 #include "fluxkit/core/torch_runtime.hpp"
 
 #include <malloc.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 
@@ -15,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "fluxkit/core/error.hpp"
+#include "fluxkit/core/memory.hpp"
 
 namespace fluxkit {
 
@@ -29,16 +28,12 @@ namespace {
 // below the trim threshold) and advise the untouched range. Advice only: without THP nothing changes.
 void reserve_huge_page_heap() {
   constexpr std::size_t kHeapReserve = std::size_t{48} << 20;
-  constexpr std::uintptr_t kHugePage = std::uintptr_t{2} << 20;
-  const auto before = reinterpret_cast<std::uintptr_t>(::sbrk(0));
+  char* const before = static_cast<char*>(::sbrk(0));
   void* block = std::malloc(kHeapReserve);
   if (block == nullptr) return;
   std::free(block);
-  const auto after = reinterpret_cast<std::uintptr_t>(::sbrk(0));
-  const std::uintptr_t first = (before + kHugePage - 1) & ~(kHugePage - 1);
-  const std::uintptr_t last = after & ~(kHugePage - 1);
-  if (after > before && last > first)
-    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+  char* const after = static_cast<char*>(::sbrk(0));
+  if (after > before) advise_huge_pages(before, static_cast<std::size_t>(after - before));
 }
 
 }  // namespace

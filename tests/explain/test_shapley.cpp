@@ -184,23 +184,27 @@ TreeEnsemble random_trees(std::size_t m, std::size_t count, unsigned seed) {
   return e;
 }
 
+// Interventional TreeSHAP of x against the exact Shapley values of the trees' own predictions.
+void expect_exact_interventional(const TreeEnsemble& trees, const std::vector<float>& x, const Background& bg,
+                                 unsigned sample) {
+  const std::size_t m = trees.features;
+  const BatchFunction f = [&](std::span<const float> xs, std::size_t n, std::span<float> y) {
+    for (std::size_t i = 0; i < n; ++i)
+      y[i] = static_cast<float>(trees.predict(xs.subspan(i * m, m)));
+  };
+  const Attribution t = tree_shap_interventional(trees, x, bg);
+  const Attribution e = exact_shapley(f, x, bg);
+  for (std::size_t i = 0; i < m; ++i)
+    EXPECT_NEAR(t.phi[i], e.phi[i], 1e-5) << "sample " << sample << " feature " << i;
+  EXPECT_NEAR(sum(t.phi), t.fx - t.base, 1e-9);
+  EXPECT_NEAR(t.base, e.base, 1e-5);
+}
+
 TEST(TreeShapInterventional, EqualsExactShapleyOnSmallTrees) {
   const std::size_t m = 6;
   const TreeEnsemble trees = random_trees(m, 5, 11);
-  const BatchFunction f = [&](std::span<const float> x, std::size_t n, std::span<float> y) {
-    for (std::size_t i = 0; i < n; ++i)
-      y[i] = static_cast<float>(trees.predict(x.subspan(i * m, m)));
-  };
-  for (unsigned s = 0; s < 5; ++s) {
-    const Background bg = random_background(9, m, 100 + s);
-    const auto x = random_row(m, 200 + s);
-    const Attribution t = tree_shap_interventional(trees, x, bg);
-    const Attribution e = exact_shapley(f, x, bg);
-    for (std::size_t i = 0; i < m; ++i)
-      EXPECT_NEAR(t.phi[i], e.phi[i], 1e-5) << "sample " << s << " feature " << i;
-    EXPECT_NEAR(sum(t.phi), t.fx - t.base, 1e-9);
-    EXPECT_NEAR(t.base, e.base, 1e-5);
-  }
+  for (unsigned s = 0; s < 5; ++s)
+    expect_exact_interventional(trees, random_row(m, 200 + s), random_background(9, m, 100 + s), s);
 }
 
 // More rows than one 64-bit word of the row sets, unequal weights (a k-means background's) and missing values
@@ -208,10 +212,6 @@ TEST(TreeShapInterventional, EqualsExactShapleyOnSmallTrees) {
 TEST(TreeShapInterventional, EqualsExactShapleyWithWeightedRowsAndMissingValues) {
   const std::size_t m = 5, rows = 150;
   const TreeEnsemble trees = random_trees(m, 6, 12);
-  const BatchFunction f = [&](std::span<const float> x, std::size_t n, std::span<float> y) {
-    for (std::size_t i = 0; i < n; ++i)
-      y[i] = static_cast<float>(trees.predict(x.subspan(i * m, m)));
-  };
   Background bg = random_background(rows, m, 300);
   std::mt19937 g(301);
   double total = 0;
@@ -224,12 +224,7 @@ TEST(TreeShapInterventional, EqualsExactShapleyWithWeightedRowsAndMissingValues)
   for (unsigned s = 0; s < 4; ++s) {
     auto x = random_row(m, 400 + s);
     x[s % m] = std::numeric_limits<float>::quiet_NaN();
-    const Attribution t = tree_shap_interventional(trees, x, bg);
-    const Attribution e = exact_shapley(f, x, bg);
-    for (std::size_t i = 0; i < m; ++i)
-      EXPECT_NEAR(t.phi[i], e.phi[i], 1e-5) << "sample " << s << " feature " << i;
-    EXPECT_NEAR(sum(t.phi), t.fx - t.base, 1e-9);
-    EXPECT_NEAR(t.base, e.base, 1e-5);
+    expect_exact_interventional(trees, x, bg, s);
   }
 }
 
