@@ -277,6 +277,9 @@ class TorchModel : public Model {
                 const Context& ctx) override;
   void predict(std::span<const float> x, std::size_t n, std::span<float> y,
                const Context& ctx) const override;
+  // libtorch runs forward passes without gradients from several threads at once, and predict only reads
+  // the module (prepare_inference).
+  bool predicts_concurrently() const override { return true; }
   void save_weights(const fs::path& dir) const override;
   void load_weights(const fs::path& dir) override;
   void import_state_dict(const std::vector<std::pair<std::string, StateTensor>>& state) override;
@@ -313,6 +316,14 @@ class TorchModel : public Model {
                               fmt::join(shape_.features, ", "), shape_.window));
   }
   double evaluate(const SampleStore& store, torch::Device device);
+  // The module in eval mode on `device`, changed only when it is not (under a lock): predictions running in
+  // other threads read the module, and Module::to rewrites every parameter even when it is already there.
+  void prepare_inference(const torch::Device& device) const {
+    std::lock_guard lock(inference_mutex_);
+    if (module().is_training()) module().eval();
+    const auto params = module().parameters();
+    if (!params.empty() && params.front().device() != device) module().to(device);
+  }
 
   std::string type_;
   WindowLayout layout_;
@@ -320,6 +331,7 @@ class TorchModel : public Model {
   TorchFitParams fit_;
   toml::table hp_;
   at::Generator rng_;  // dropout's generator, seeded by fit(); nets keep its address (not copyable)
+  mutable std::mutex inference_mutex_;
 };
 
 // Windows per forward pass without gradients (validation, prediction): enough rows for efficient matrix
@@ -536,9 +548,8 @@ void TorchModel::predict(std::span<const float> x, std::size_t n, std::span<floa
                             n * width, n, n, x.size(), y.size()));
   check_finite(x, width);
   torch::NoGradGuard no_grad;
-  module().eval();
   const torch::Device device = device_of(ctx);
-  module().to(device);
+  prepare_inference(device);
   for (std::size_t i = 0; i < n; i += kForwardChunk) {
     const std::size_t m = std::min(kForwardChunk, n - i);
     const auto out = const_cast<TorchModel*>(this)
@@ -670,9 +681,8 @@ class AttentionLstmModel final : public TorchModel {
                       n * W * F, n, n * W * F, n * W));
     check_finite(x, W * F);
     torch::NoGradGuard no_grad;
-    net_->eval();
     const torch::Device device = device_of(ctx);
-    net_->to(device);
+    prepare_inference(device);
     constexpr std::size_t kChunk = 2048;  // windows per forward pass: cache-friendly activations
     for (std::size_t i = 0; i < n; i += kChunk) {
       const std::size_t m = std::min(kChunk, n - i);

@@ -9,6 +9,7 @@
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/torch_runtime.hpp"
+#include "fluxkit/explain/explainer.hpp"
 #include "fluxkit/models/artifact.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/models/torch_models.hpp"
@@ -131,6 +132,47 @@ TEST_F(TorchModels, ForwardShapesAndAttentionWeightsSumToOne) {
                 ->describe()
                 .find("417808 parameters"),
             std::string::npos);
+}
+
+// The explainers run one sample per thread on a libtorch model (its predict runs concurrently): the
+// attributions are bit for bit those of one thread, for the flat and the recurrent networks.
+TEST_F(TorchModels, ExplanationsAreTheSameWithOneAndSeveralThreads) {
+  const SampleStore val(testing::small_stores().validation);
+  const InputShape shape = InputShape::of(val);
+  const std::size_t M = val.flat_width(), n = 5, rows = 20;
+  std::vector<std::uint64_t> ids(n + rows);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::vector<float> x((n + rows) * M), y(n + rows);
+  val.gather_flat(ids, x, y);
+  const explain::Background bg =
+      explain::uniform_background(std::vector<float>(x.begin() + n * M, x.end()), M);
+  explain::ExplainOptions options;
+  options.kernel.nsamples = 120;
+  for (const char* type : {"mlp", "lstm", "attention_lstm"}) {
+    auto m = make_model(type, shape, small(type, 1));
+    EXPECT_TRUE(m->predicts_concurrently()) << type;
+    std::vector<std::string> methods = {"kernel_shap"};
+    if (m->layout() == WindowLayout::Sequence) methods.push_back("timeshap");
+    for (const auto& method : methods) {
+      const auto explainer = explain::make_explainer(method);
+      std::vector<std::vector<double>> phi;
+      for (int threads : {1, 2, 3}) {
+        Context c = ctx_;
+        c.threads = threads;
+        const explain::Explanation e =
+            explainer->explain(*m, std::span<const float>(x).first(n * M), n, bg, options, c);
+        ASSERT_EQ(e.phi.size(), n * e.players) << type << " " << method;
+        phi.push_back(e.phi);
+        phi.back().insert(phi.back().end(), e.fx.begin(), e.fx.end());
+        phi.back().insert(phi.back().end(), e.cell.begin(), e.cell.end());
+      }
+      for (std::size_t k = 1; k < phi.size(); ++k)
+        for (std::size_t i = 0; i < phi[0].size(); ++i)
+          ASSERT_EQ(phi[k][i], phi[0][i])
+              << type << " " << method << ", " << k + 1 << " threads, value " << i;
+    }
+  }
+  configure_torch(ctx_);  // this thread ran a sample with one thread
 }
 
 TEST_F(TorchModels, OverfitsOneBatch) {

@@ -84,6 +84,10 @@ class Model {
   // Normalised predictions for n windows in layout(). Safe to call with large n (batched internally).
   virtual void predict(std::span<const float> x, std::size_t n, std::span<float> y,
                        const Context& ctx) const = 0;
+  // Whether predict (and predict_with_attention) may run in several threads at once, each call using its
+  // own ctx.threads, without the calls waiting for each other. Callers with many small independent jobs
+  // (the explainers' samples) then run one job per thread instead of one job at a time on every thread.
+  virtual bool predicts_concurrently() const { return false; }
 
   // Attention weights (attention-LSTM): alpha[n, W, F] (softmax over features) and beta[n, W] (over steps).
   virtual bool has_attention() const { return false; }
