@@ -300,7 +300,7 @@ class InterventionalTreeShapExplainer final : public Explainer {
     {
       std::lock_guard lock(mutex_);
       if (cached_for_ != &model) {
-        cached_ = parse_xgboost_json(model.trees_json());
+        cached_ = parse_xgboost_model(model.trees_ubjson(), XGBoostFormat::Ubjson);
         cached_for_ = &model;
       }
     }

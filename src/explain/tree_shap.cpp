@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,32 +28,142 @@ namespace {
 
 using json = nlohmann::json;
 
-double number(const json& j) {
-  if (j.is_string()) return std::stod(j.get<std::string>());
-  return j.get<double>();
-}
+// XGBoost's model document read as a stream of events (nlohmann's SAX interface), keeping only what the trees
+// need: no document tree is built (for the demo's 199 trees of depth <= 15 that took 11-17 ms of a 20-30 ms
+// read; UBJSON is read in about 4 ms). Paths, in XGBoost 1.x's schema:
+//   learner.learner_model_param.{base_score, num_feature, num_target}   (numbers or strings)
+//   learner.objective.name, learner.gradient_booster.name ("gbtree" | "dart")
+//   gradient_booster[.gbtree].model.trees[k].{left_children, right_children, split_indices,
+//                                               split_conditions, default_left, sum_hessian}
+//   gradient_booster.weight_drop (DART's tree weights)
+class ModelReader final : public nlohmann::json_sax<json> {
+ public:
+  std::map<std::string, std::string> params;  // learner_model_param, as text
+  std::string objective, booster;
+  std::vector<Tree> trees;
+  std::vector<double> weight_drop;
+  bool saw_trees = false;
 
-Tree parse_tree(const json& t) {
-  Tree tree;
-  tree.left = t.at("left_children").get<std::vector<int>>();
-  tree.right = t.at("right_children").get<std::vector<int>>();
-  tree.feature = t.at("split_indices").get<std::vector<int>>();
-  const auto& cond = t.at("split_conditions");
-  const auto& dl = t.at("default_left");
-  const std::size_t n = tree.left.size();
-  if (tree.right.size() != n || tree.feature.size() != n || cond.size() != n || dl.size() != n)
-    throw Error("explain: malformed XGBoost tree (arrays of different lengths)");
-  tree.threshold.resize(n);
-  tree.value.resize(n);
-  tree.default_left.resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const double c = cond[i].get<double>();
-    tree.threshold[i] = static_cast<float>(c);
-    tree.value[i] = static_cast<double>(static_cast<float>(c));
-    tree.default_left[i] = dl[i].is_boolean() ? dl[i].get<bool>() : dl[i].get<int>() != 0;
+  bool null() override { return true; }
+  bool boolean(bool v) override { return value(v ? 1.0 : 0.0); }
+  bool number_integer(number_integer_t v) override { return value(double(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return value(double(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return value(v); }
+  bool string(string_t& v) override {
+    if (frames_.empty() || frames_.back().array) return true;
+    const std::string& owner = frames_.back().key;
+    if (owner == "learner_model_param") params[key_] = v;
+    if (key_ == "name" && owner == "objective") objective = v;
+    if (key_ == "name" && owner == "gradient_booster") booster = v;
+    return true;
   }
-  if (t.contains("sum_hessian")) tree.cover = t.at("sum_hessian").get<std::vector<double>>();
-  return tree;
+  bool binary(binary_t&) override { return true; }
+  bool key(string_t& k) override {
+    key_ = k;
+    return true;
+  }
+  bool start_object(std::size_t) override {
+    if (in_trees_array()) {
+      trees.emplace_back();
+      tree_depth_ = frames_.size() + 1;
+    }
+    frames_.push_back({key_for_child(), false});
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    if (frames_.size() + 1 == tree_depth_) tree_depth_ = 0;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    const std::string k = key_for_child();
+    if (k == "trees") saw_trees = true;
+    Field field = Field::None;
+    if (k == "weight_drop") {
+      field = Field::WeightDrop;
+    } else if (tree_depth_ != 0 && frames_.size() == tree_depth_) {  // an array of the tree's own
+      static const std::map<std::string, Field, std::less<>> kFields = {
+          {"left_children", Field::Left},       {"right_children", Field::Right},
+          {"split_indices", Field::Feature},    {"split_conditions", Field::Condition},
+          {"default_left", Field::DefaultLeft}, {"sum_hessian", Field::Cover}};
+      if (const auto it = kFields.find(k); it != kFields.end()) field = it->second;
+    }
+    frames_.push_back({k, true, field});
+    return true;
+  }
+  bool end_array() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool parse_error(std::size_t position, const std::string&, const nlohmann::detail::exception& e) override {
+    error = fmt::format("{} (byte {})", e.what(), position);
+    return false;
+  }
+  std::string error;
+
+ private:
+  enum class Field { None, WeightDrop, Left, Right, Feature, Condition, DefaultLeft, Cover };
+  struct Frame {
+    std::string key;  // the key this object or array is the value of ("" inside an array)
+    bool array;
+    Field field = Field::None;  // an array whose numbers are kept
+  };
+  std::string key_for_child() const { return frames_.empty() || frames_.back().array ? "" : key_; }
+  bool in_trees_array() const {
+    return tree_depth_ == 0 && !frames_.empty() && frames_.back().array && frames_.back().key == "trees";
+  }
+  bool value(double v) {
+    if (frames_.empty()) return true;
+    const Frame& top = frames_.back();
+    if (!top.array) {
+      if (top.key == "learner_model_param") params[key_] = fmt::format("{}", v);
+      return true;
+    }
+    // XGBoost keeps these numbers in float32: JSON writes their shortest decimal, UBJSON the float itself.
+    const double single = static_cast<double>(static_cast<float>(v));
+    switch (top.field) {
+      case Field::None:
+        break;
+      case Field::WeightDrop:
+        weight_drop.push_back(single);
+        break;
+      case Field::Left:
+        trees.back().left.push_back(static_cast<int>(v));
+        break;
+      case Field::Right:
+        trees.back().right.push_back(static_cast<int>(v));
+        break;
+      case Field::Feature:
+        trees.back().feature.push_back(static_cast<int>(v));
+        break;
+      case Field::Condition:  // thresholds, and the leaves' values
+        trees.back().value.push_back(single);
+        break;
+      case Field::DefaultLeft:
+        trees.back().default_left.push_back(v != 0);
+        break;
+      case Field::Cover:
+        trees.back().cover.push_back(single);
+        break;
+    }
+    return true;
+  }
+
+  std::vector<Frame> frames_;
+  std::string key_;
+  std::size_t tree_depth_ = 0;  // frames_.size() inside the current tree object, 0 outside trees
+};
+
+double param_number(const std::map<std::string, std::string>& params, const std::string& name) {
+  const auto it = params.find(name);
+  if (it == params.end())
+    throw Error(fmt::format("explain: unexpected XGBoost model layout: no learner_model_param.{}", name));
+  try {
+    return std::stod(it->second);
+  } catch (const std::exception&) {
+    throw Error(
+        fmt::format("explain: XGBoost learner_model_param.{} is not a number: '{}'", name, it->second));
+  }
 }
 
 // All background rows walk a tree together as a set (a bitset over the rows): rows that reach a node along
@@ -68,10 +179,24 @@ struct SetWalk {
   double uniform_weight = 0;        // > 0: every row has this weight (a set's weight from its popcount)
   std::vector<std::uint64_t> sets;  // one set per recursion level (words each)
   std::vector<std::int8_t> state;   // per feature: 0 none, 1 in A (x's side), 2 in B (r's side)
+  // The features in A and in B: a[0 .. na), b[0 .. nb) (each at most the depth; plain arrays, as
+  // std::vector's push_back was not inlined and cost 2.4 % of the walk).
   std::vector<int> a, b;
-  std::vector<double> fact;
+  std::size_t na = 0, nb = 0;
+  // Shapley weights of a leaf reached with |A| = na, |B| = nb, at [na * stride + nb]:
+  // in_a = (na-1)! nb! / (na+nb)! for each feature of A, in_b = na! (nb-1)! / (na+nb)! for each of B.
+  std::vector<double> in_a, in_b;
+  std::size_t stride = 0;
   double* phi = nullptr;
 
+  // Inline: without -mpopcnt (not in the x86-64 baseline) __builtin_popcountll is a call into libgcc,
+  // which was 5 % of the walk.
+  static std::size_t popcount(std::uint64_t v) {
+    v -= (v >> 1) & 0x5555555555555555ULL;
+    v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
+    v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+    return static_cast<std::size_t>((v * 0x0101010101010101ULL) >> 56);
+  }
   static int child(const InterventionalTreeShap::Node& n, float v) {
     if (std::isnan(v)) return n.default_left ? n.left : n.right;
     return v < n.threshold ? n.left : n.right;
@@ -80,7 +205,7 @@ struct SetWalk {
     if (uniform_weight > 0) {
       std::size_t n = 0;
       for (std::size_t k = 0; k < words; ++k)
-        n += static_cast<std::size_t>(__builtin_popcountll(rows[k]));
+        n += popcount(rows[k]);
       return uniform_weight * static_cast<double>(n);
     }
     double w = 0;
@@ -102,18 +227,17 @@ struct SetWalk {
     const auto i = static_cast<std::size_t>(node);
     const InterventionalTreeShap::Node& n = nodes[i];
     if (n.left < 0) {
-      const std::size_t na = a.size(), nb = b.size();
       if (na + nb == 0) return;
       const double v = n.value * weight_of(rows);
       if (na > 0) {
-        const double w = v * fact[na - 1] * fact[nb] / fact[na + nb];
-        for (const int f : a)
-          phi[f] += w;
+        const double w = v * in_a[na * stride + nb];
+        for (std::size_t k = 0; k < na; ++k)
+          phi[a[k]] += w;
       }
       if (nb > 0) {
-        const double w = v * fact[na] * fact[nb - 1] / fact[na + nb];
-        for (const int f : b)
-          phi[f] -= w;
+        const double w = v * in_b[na * stride + nb];
+        for (std::size_t k = 0; k < nb; ++k)
+          phi[b[k]] -= w;
       }
       return;
     }
@@ -134,13 +258,13 @@ struct SetWalk {
     if (!intersect(rows, left, ~x_way, next)) return;
     const int other = cx == n.left ? n.right : n.left;
     state[f] = 1;
-    a.push_back(static_cast<int>(f));
+    a[na++] = static_cast<int>(f);
     go(cx, next, level + 1);
-    a.pop_back();
+    --na;
     state[f] = 2;
-    b.push_back(static_cast<int>(f));
+    b[nb++] = static_cast<int>(f);
     go(other, next, level + 1);  // `next` still holds the rows off x's way: deeper levels use their own sets
-    b.pop_back();
+    --nb;
     state[f] = 0;
   }
 };
@@ -181,55 +305,48 @@ double TreeEnsemble::predict(std::span<const float> x) const {
   return s;
 }
 
-TreeEnsemble parse_xgboost_json(std::string_view text) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const std::exception& e) {
-    throw Error(fmt::format("explain: the XGBoost model is not valid JSON: {}", e.what()));
+TreeEnsemble parse_xgboost_model(std::string_view bytes, XGBoostFormat format) {
+  const char* format_name = format == XGBoostFormat::Json ? "JSON" : "UBJSON";
+  ModelReader r;
+  const bool ok = json::sax_parse(
+      bytes.begin(), bytes.end(), &r,
+      format == XGBoostFormat::Json ? json::input_format_t::json : json::input_format_t::ubjson);
+  if (!ok)
+    throw Error(fmt::format("explain: the XGBoost model is not valid {}: {}", format_name,
+                            r.error.empty() ? "unexpected end" : r.error));
+  TreeEnsemble m;
+  m.base_score = param_number(r.params, "base_score");
+  m.features = static_cast<std::size_t>(param_number(r.params, "num_feature"));
+  if (r.params.contains("num_target") && param_number(r.params, "num_target") != 1)
+    throw Error("explain: only single-output XGBoost models are supported");
+  if (r.objective != "reg:squarederror" && r.objective != "reg:linear" &&
+      r.objective != "reg:pseudohubererror" && r.objective != "reg:absoluteerror")
+    throw Error(
+        fmt::format("explain: XGBoost objective '{}' is not an identity-link regression", r.objective));
+  m.booster = r.booster;
+  if (m.booster != "gbtree" && m.booster != "dart")
+    throw Error(
+        fmt::format("explain: XGBoost booster '{}' has no trees (gbtree or dart expected)", m.booster));
+  if (!r.saw_trees) throw Error("explain: unexpected XGBoost model layout: no trees");
+  m.trees = std::move(r.trees);
+  for (auto& t : m.trees) {
+    const std::size_t n = t.left.size();
+    if (n == 0 || t.right.size() != n || t.feature.size() != n || t.value.size() != n ||
+        t.default_left.size() != n || (!t.cover.empty() && t.cover.size() != n))
+      throw Error("explain: malformed XGBoost tree (arrays of different lengths)");
+    t.threshold.assign(t.value.begin(), t.value.end());
   }
-  try {
-    const json& learner = j.at("learner");
-    const json& param = learner.at("learner_model_param");
-    TreeEnsemble m;
-    m.base_score = number(param.at("base_score"));
-    m.features = static_cast<std::size_t>(number(param.at("num_feature")));
-    if (param.contains("num_target") && number(param.at("num_target")) != 1)
-      throw Error("explain: only single-output XGBoost models are supported");
-    const std::string objective = learner.at("objective").at("name").get<std::string>();
-    if (objective != "reg:squarederror" && objective != "reg:linear" && objective != "reg:pseudohubererror" &&
-        objective != "reg:absoluteerror")
-      throw Error(
-          fmt::format("explain: XGBoost objective '{}' is not an identity-link regression", objective));
-    const json& gb = learner.at("gradient_booster");
-    m.booster = gb.at("name").get<std::string>();
-    const json* model = nullptr;
-    std::vector<double> weights;
-    if (m.booster == "gbtree") {
-      model = &gb.at("model");
-    } else if (m.booster == "dart") {
-      model = &gb.at("gbtree").at("model");
-      weights = gb.at("weight_drop").get<std::vector<double>>();
-    } else {
-      throw Error(
-          fmt::format("explain: XGBoost booster '{}' has no trees (gbtree or dart expected)", m.booster));
-    }
-    for (const auto& t : model->at("trees"))
-      m.trees.push_back(parse_tree(t));
-    if (!weights.empty()) {
-      if (weights.size() != m.trees.size())
-        throw Error("explain: DART model with a tree weight count that differs from its tree count");
-      for (std::size_t i = 0; i < weights.size(); ++i)
-        m.trees[i].weight = weights[i];
-    }
-    for (const auto& t : m.trees)
-      for (std::size_t i = 0; i < t.left.size(); ++i)
-        if (t.left[i] >= 0 && (t.feature[i] < 0 || static_cast<std::size_t>(t.feature[i]) >= m.features))
-          throw Error("explain: XGBoost tree splits on a feature index beyond num_feature");
-    return m;
-  } catch (const json::exception& e) {
-    throw Error(fmt::format("explain: unexpected XGBoost JSON model layout: {}", e.what()));
+  if (m.booster == "dart") {
+    if (r.weight_drop.size() != m.trees.size())
+      throw Error("explain: DART model with a tree weight count that differs from its tree count");
+    for (std::size_t i = 0; i < m.trees.size(); ++i)
+      m.trees[i].weight = r.weight_drop[i];
   }
+  for (const auto& t : m.trees)
+    for (std::size_t i = 0; i < t.left.size(); ++i)
+      if (t.left[i] >= 0 && (t.feature[i] < 0 || static_cast<std::size_t>(t.feature[i]) >= m.features))
+        throw Error("explain: XGBoost tree splits on a feature index beyond num_feature");
+  return m;
 }
 
 InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const Background& bg)
@@ -285,10 +402,21 @@ Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
   w.row_weight = bg.weight.data();
   w.uniform_weight = uniform_weight_;
   w.sets.assign((max_depth_ + 2) * words_, 0);
+  w.a.assign(max_depth_ + 1, 0);
+  w.b.assign(max_depth_ + 1, 0);
   w.state.assign(model.features, 0);
-  w.fact.assign(model.features + 2, 1.0);
-  for (std::size_t i = 1; i < w.fact.size(); ++i)
-    w.fact[i] = w.fact[i - 1] * double(i);
+  // A path holds at most max_depth_ features in A and B together.
+  std::vector<double> fact(max_depth_ + 2, 1.0);
+  for (std::size_t i = 1; i < fact.size(); ++i)
+    fact[i] = fact[i - 1] * double(i);
+  w.stride = max_depth_ + 1;
+  w.in_a.assign(w.stride * w.stride, 0.0);
+  w.in_b.assign(w.stride * w.stride, 0.0);
+  for (std::size_t na = 0; na < w.stride; ++na)
+    for (std::size_t nb = 0; na + nb < w.stride; ++nb) {
+      if (na > 0) w.in_a[na * w.stride + nb] = fact[na - 1] * fact[nb] / fact[na + nb];
+      if (nb > 0) w.in_b[na * w.stride + nb] = fact[na] * fact[nb - 1] / fact[na + nb];
+    }
   w.phi = out.phi.data();
   std::uint64_t* all = w.sets.data();  // level 0: every row
   for (std::size_t r = 0; r < bg.rows; ++r)

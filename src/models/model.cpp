@@ -35,7 +35,7 @@ void Model::predict_contributions(std::span<const float>, std::size_t, bool, std
   throw Error(fmt::format("model '{}' is not a tree ensemble (no TreeSHAP contributions)", type()));
 }
 
-std::string Model::trees_json() const {
+std::string Model::trees_ubjson() const {
   throw Error(fmt::format("model '{}' is not a tree ensemble (no trees)", type()));
 }
 

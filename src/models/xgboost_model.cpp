@@ -275,7 +275,7 @@ class XGBoostModel final : public Model {
   bool has_trees() const override { return true; }
   void predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
                              std::vector<float>& out, const Context& ctx) const override;
-  std::string trees_json() const override;
+  std::string trees_ubjson() const override;
 
  private:
   // Takes a loaded booster after checking its number of input columns against the input shape.
@@ -514,11 +514,11 @@ void XGBoostModel::predict_contributions(std::span<const float> x, std::size_t n
   }
 }
 
-std::string XGBoostModel::trees_json() const {
+std::string XGBoostModel::trees_ubjson() const {
   if (!booster_) throw Error("xgboost: trees requested before fit or load_weights");
   std::lock_guard lock(mutex_);
-  const std::vector<char> json = serialise(booster_.get(), "json");
-  return std::string(json.begin(), json.end());
+  const std::vector<char> ubj = serialise(booster_.get(), "ubj");
+  return std::string(ubj.begin(), ubj.end());
 }
 
 void XGBoostModel::save_weights(const fs::path& dir) const {

@@ -302,8 +302,47 @@ TEST_P(XGBoostTrees, BothTreeShapsEqualBruteForceAndTheModel) {
   const fs::path file =
       fs::temp_directory_path() / fmt::format("fluxkit_explain_{}_{}.json", GetParam(), ::getpid());
   const auto model = load_booster(json, m, file);
-  const TreeEnsemble trees = parse_xgboost_json(model->trees_json());
+  const TreeEnsemble trees = parse_xgboost_model(model->trees_ubjson(), XGBoostFormat::Ubjson);
   ASSERT_EQ(trees.booster, GetParam());
+  {  // The JSON text reads as the same ensemble; broken or foreign documents are errors naming the cause.
+    const TreeEnsemble from_json = parse_xgboost_model(json, XGBoostFormat::Json);
+    EXPECT_EQ(from_json.base_score, trees.base_score);
+    EXPECT_EQ(from_json.features, m);
+    ASSERT_EQ(from_json.trees.size(), trees.trees.size());
+    for (std::size_t t = 0; t < trees.trees.size(); ++t) {
+      const Tree &a = from_json.trees[t], &b = trees.trees[t];
+      EXPECT_EQ(a.left, b.left);
+      EXPECT_EQ(a.right, b.right);
+      EXPECT_EQ(a.feature, b.feature);
+      EXPECT_EQ(a.threshold, b.threshold);
+      EXPECT_EQ(a.value, b.value);
+      EXPECT_EQ(a.default_left, b.default_left);
+      EXPECT_EQ(a.cover, b.cover);
+      EXPECT_EQ(a.weight, b.weight);
+    }
+    const std::string ubj = model->trees_ubjson();
+    auto message = [](std::string_view bytes, XGBoostFormat f) {
+      try {
+        parse_xgboost_model(bytes, f);
+      } catch (const Error& e) {
+        return std::string(e.what());
+      }
+      return std::string("<no error>");
+    };
+    EXPECT_NE(message(std::string_view(ubj).substr(0, ubj.size() / 2), XGBoostFormat::Ubjson)
+                  .find("not valid UBJSON"),
+              std::string::npos);
+    EXPECT_NE(message(json, XGBoostFormat::Ubjson).find("not valid UBJSON"), std::string::npos);
+    EXPECT_NE(message(R"({"learner": {"learner_model_param": {"num_feature": "3"}}})", XGBoostFormat::Json)
+                  .find("no learner_model_param.base_score"),
+              std::string::npos);
+    std::string linear = json;
+    const auto at = linear.find(GetParam() == "dart" ? "\"dart\"" : "\"gbtree\"");
+    ASSERT_NE(at, std::string::npos);
+    linear.replace(at, GetParam().size() + 2, "\"gblinear\"");
+    EXPECT_NE(message(linear, XGBoostFormat::Json).find("booster 'gblinear' has no trees"),
+              std::string::npos);
+  }
   if (GetParam() == "dart") {
     bool some = false;
     for (const auto& t : trees.trees)

@@ -109,9 +109,11 @@ struct TreeEnsemble {
   std::string booster;  // "gbtree" | "dart"
   double predict(std::span<const float> x) const;
 };
-// Reads XGBoost's JSON model (Booster.save_model("model.json")): gbtree or DART (with its tree weights),
-// one output group, regression. Error naming the problem otherwise.
-TreeEnsemble parse_xgboost_json(std::string_view json);
+// Reads an XGBoost model as Booster.save_model writes it, JSON ("model.json") or UBJSON ("model.ubj", the
+// binary form, 5x faster to write and read): gbtree or DART (with its tree weights), one output group,
+// regression. Error naming the problem otherwise.
+enum class XGBoostFormat { Json, Ubjson };
+TreeEnsemble parse_xgboost_model(std::string_view bytes, XGBoostFormat format);
 
 // Exact interventional TreeSHAP: phi for x against every background row (the game v(S) = f(x_S, z_rest)
 // averaged over the rows with their weights), the rows walking each tree together as sets (bitsets) that

@@ -98,12 +98,12 @@ class Model {
   // Tree ensembles (XGBoost). predict_contributions: the path-dependent TreeSHAP values the library itself
   // computes (XGBoost's pred_contribs), out[n, flat_width + 1] with the bias (expected value) last; with
   // `interactions` the SHAP interaction values out[n, (flat_width + 1)^2] (pred_interactions). Both in the
-  // model's output (normalised) units. trees_json: the model in XGBoost's JSON format, for explanations that
+  // model's output (normalised) units. trees_ubjson: the model in XGBoost's UBJSON format, for explanations that
   // walk the trees themselves. The defaults throw an Error naming the model type.
   virtual bool has_trees() const { return false; }
   virtual void predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
                                      std::vector<float>& out, const Context& ctx) const;
-  virtual std::string trees_json() const;
+  virtual std::string trees_ubjson() const;
 
   // Weights trained by the Python pipeline, from the file its scripts saved (what ModelInfo::import_format
   // says; `fluxkit import-weights`). Throws FileError naming the file and the cause (a missing or mis-shaped
