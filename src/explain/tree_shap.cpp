@@ -9,6 +9,7 @@
 // / (|A|+|B|)! for each feature of A and - value * |A|! (|B|-1)! / (|A|+|B|)! for each of B. Summed over
 // leaves and trees (DART: times the tree weight) and averaged over the background with its weights.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -171,9 +172,10 @@ double param_number(const std::map<std::string, std::string>& params, const std:
 // total weight instead of once per row, and splitting a set at a node is a few word operations with the
 // node's precomputed "goes left" bits (InterventionalTreeShap's constructor), not a pass over its rows.
 struct SetWalk {
-  const InterventionalTreeShap::Node* nodes = nullptr;  // this tree's nodes
+  const std::uint64_t* records = nullptr;  // this tree's node records (InterventionalTreeShap::records_)
+  std::size_t record_words = 0;
+  double tree_weight = 1;
   std::span<const float> x;
-  const std::uint64_t* goes_left = nullptr;  // this tree's bits: node i's rows at goes_left[i * words]
   std::size_t words = 0;
   const double* row_weight = nullptr;
   double uniform_weight = 0;        // > 0: every row has this weight (a set's weight from its popcount)
@@ -196,10 +198,6 @@ struct SetWalk {
     v = (v & 0x3333333333333333ULL) + ((v >> 2) & 0x3333333333333333ULL);
     v = (v + (v >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
     return static_cast<std::size_t>((v * 0x0101010101010101ULL) >> 56);
-  }
-  static int child(const InterventionalTreeShap::Node& n, float v) {
-    if (std::isnan(v)) return n.default_left ? n.left : n.right;
-    return v < n.threshold ? n.left : n.right;
   }
   double weight_of(const std::uint64_t* rows) const {
     if (uniform_weight > 0) {
@@ -224,11 +222,12 @@ struct SetWalk {
   }
 
   void go(int node, const std::uint64_t* rows, std::size_t level) {
-    const auto i = static_cast<std::size_t>(node);
-    const InterventionalTreeShap::Node& n = nodes[i];
-    if (n.left < 0) {
+    const std::uint64_t* record = records + static_cast<std::size_t>(node) * record_words;
+    const auto left = static_cast<std::int32_t>(static_cast<std::uint32_t>(record[0]));
+    const auto split = std::bit_cast<float>(static_cast<std::uint32_t>(record[1] >> 32));
+    if (left < 0) {
       if (na + nb == 0) return;
-      const double v = n.value * weight_of(rows);
+      const double v = static_cast<double>(split) * tree_weight * weight_of(rows);
       if (na > 0) {
         const double w = v * in_a[na * stride + nb];
         for (std::size_t k = 0; k < na; ++k)
@@ -241,22 +240,24 @@ struct SetWalk {
       }
       return;
     }
-    const auto f = static_cast<std::size_t>(n.feature);
-    const int cx = child(n, x[f]);
+    const auto right = static_cast<std::int32_t>(static_cast<std::uint32_t>(record[0] >> 32));
+    const auto f = static_cast<std::size_t>(record[1] & 0xffff);
+    const float v = x[f];
+    const int cx = std::isnan(v) ? ((record[1] >> 16) & 1 ? left : right) : (v < split ? left : right);
     if (state[f] == 1) return go(cx, rows, level);
-    const std::uint64_t* left = goes_left + i * words;
+    const std::uint64_t* goes_left = record + 2;
     std::uint64_t* next = sets.data() + (level + 1) * words;  // deeper levels never touch `rows`
     constexpr std::uint64_t kSame = 0, kFlip = ~std::uint64_t{0};
     if (state[f] == 2) {  // each row its own side
-      if (intersect(rows, left, kSame, next)) go(n.left, next, level + 1);
-      if (intersect(rows, left, kFlip, next)) go(n.right, next, level + 1);
+      if (intersect(rows, goes_left, kSame, next)) go(left, next, level + 1);
+      if (intersect(rows, goes_left, kFlip, next)) go(right, next, level + 1);
       return;
     }
     // Rows going x's way continue unchanged; the others go both ways, with f in A or in B.
-    const std::uint64_t x_way = cx == n.left ? kSame : kFlip;
-    if (intersect(rows, left, x_way, next)) go(cx, next, level + 1);
-    if (!intersect(rows, left, ~x_way, next)) return;
-    const int other = cx == n.left ? n.right : n.left;
+    const std::uint64_t x_way = cx == left ? kSame : kFlip;
+    if (intersect(rows, goes_left, x_way, next)) go(cx, next, level + 1);
+    if (!intersect(rows, goes_left, ~x_way, next)) return;
+    const int other = cx == left ? right : left;
     state[f] = 1;
     a[na++] = static_cast<int>(f);
     go(cx, next, level + 1);
@@ -355,29 +356,39 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
     throw Error(fmt::format("explain: the tree model takes {} columns, the background has {}", model.features,
                             bg.width));
   if (bg.rows == 0) throw Error("explain: the background has no rows");
+  if (model.features > kMaxFeatures)
+    throw Error(fmt::format("explain: interventional TreeSHAP takes at most {} features, the model has {}",
+                            kMaxFeatures, model.features));
   for (std::size_t j = 0; j < bg.rows; ++j)
     base_ += bg.weight[j] * model.predict(std::span<const float>(bg.x.data() + j * bg.width, bg.width));
-  // Which background rows go left at every split node: nodes x rows bits, shared by every sample explained.
+  // The node records (the header), with which background rows go left at every split: shared by every
+  // sample explained.
   std::size_t nodes = 0;
   for (const auto& t : model.trees) {
     tree_offset_.push_back(nodes);
+    tree_weight_.push_back(t.weight);
     nodes += t.left.size();
     max_depth_ = std::max(max_depth_, tree_depth(t));
   }
-  goes_left_.assign(nodes * words_, 0);
-  nodes_.reserve(nodes);
+  record_words_ = 2 + words_;
+  records_.assign(nodes * record_words_, 0);
   for (std::size_t k = 0; k < model.trees.size(); ++k) {
     const Tree& t = model.trees[k];
     for (std::size_t i = 0; i < t.left.size(); ++i) {
-      nodes_.push_back({t.left[i], t.right[i], t.feature[i], t.threshold[i], t.value[i] * t.weight,
-                        static_cast<bool>(t.default_left[i])});
-      if (t.left[i] < 0) continue;
-      std::uint64_t* bits = goes_left_.data() + (tree_offset_[k] + i) * words_;
+      std::uint64_t* record = records_.data() + (tree_offset_[k] + i) * record_words_;
+      const bool leaf = t.left[i] < 0;
+      const float split = leaf ? static_cast<float>(t.value[i]) : t.threshold[i];
+      record[0] = static_cast<std::uint32_t>(leaf ? -1 : t.left[i]) |
+                  std::uint64_t{static_cast<std::uint32_t>(t.right[i])} << 32;
+      record[1] = (leaf ? 0 : static_cast<std::uint64_t>(t.feature[i])) |
+                  std::uint64_t{t.default_left[i]} << 16 |
+                  std::uint64_t{std::bit_cast<std::uint32_t>(split)} << 32;
+      if (leaf) continue;
       const auto f = static_cast<std::size_t>(t.feature[i]);
       for (std::size_t r = 0; r < bg.rows; ++r) {
         const float v = bg.x[r * bg.width + f];
         if (std::isnan(v) ? static_cast<bool>(t.default_left[i]) : v < t.threshold[i])
-          bits[r / 64] |= std::uint64_t{1} << (r % 64);
+          record[2 + r / 64] |= std::uint64_t{1} << (r % 64);
       }
     }
   }
@@ -399,6 +410,7 @@ Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
   SetWalk w;
   w.x = x;
   w.words = words_;
+  w.record_words = record_words_;
   w.row_weight = bg.weight.data();
   w.uniform_weight = uniform_weight_;
   w.sets.assign((max_depth_ + 2) * words_, 0);
@@ -422,8 +434,8 @@ Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
   for (std::size_t r = 0; r < bg.rows; ++r)
     all[r / 64] |= std::uint64_t{1} << (r % 64);
   for (std::size_t k = 0; k < model.trees.size(); ++k) {
-    w.nodes = nodes_.data() + tree_offset_[k];
-    w.goes_left = goes_left_.data() + tree_offset_[k] * words_;
+    w.records = records_.data() + tree_offset_[k] * record_words_;
+    w.tree_weight = tree_weight_[k];
     w.go(0, all, 0);
   }
   return out;

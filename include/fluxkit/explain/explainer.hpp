@@ -125,23 +125,24 @@ class InterventionalTreeShap {
   InterventionalTreeShap(const TreeEnsemble& model, const Background& background);
   Attribution operator()(std::span<const float> x) const;
 
-  // A tree node as the walk reads it, in one place (the tree's arrays are separate vectors).
-  struct Node {
-    int left, right, feature;
-    float threshold;
-    double value;  // leaf value x the tree's (DART) weight
-    bool default_left;
-  };
+  static constexpr std::size_t kMaxFeatures = 1 << 16;  // feature indices fit the records' 16 bits
 
  private:
   const TreeEnsemble* model_;
   const Background* background_;
-  double base_ = 0;
-  std::size_t words_ = 0;                 // 64-bit words per set of background rows
-  std::vector<Node> nodes_;               // every tree's nodes, tree k's from tree_offset_[k]
-  std::vector<std::uint64_t> goes_left_;  // per tree node (tree_offset_ + node), the rows that go left
+  // Records of the trees' nodes, node i of tree k at records_[(tree_offset_[k] + i) * record_words_]:
+  //   word 0: left child in the low 32 bits (negative: a leaf), right child in the high 32 bits;
+  //   word 1: split feature in the low 16 bits, default (missing-value) side left in bit 16, and in the
+  //           high 32 bits the split threshold, or for a leaf its value, as a float's bits;
+  //   then words_ words: which background rows go left at this split.
+  // A visited node's split and its rows' sides are read together (for 100 rows, one 32-byte record).
+  std::vector<std::uint64_t> records_;
+  std::size_t record_words_ = 0;
   std::vector<std::size_t> tree_offset_;
+  std::vector<double> tree_weight_;  // DART weights (1 for gbtree), applied to the leaf values
   std::size_t max_depth_ = 0;
+  std::size_t words_ = 0;  // 64-bit words per set of background rows
+  double base_ = 0;
   double uniform_weight_ = 0;  // > 0 when every background row has this weight
 };
 // One sample: InterventionalTreeShap(model, background)(x).
