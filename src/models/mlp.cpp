@@ -1,6 +1,7 @@
 #include "models/mlp.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -15,6 +16,27 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// out[r, :] += bias, then the ReLU when `relu`: one pass over rows the product has just written (still in
+// cache), where ATen's broadcast copy before the product and clamp after it were two passes and two
+// operator calls per layer and block.
+void add_bias(const at::Tensor& out, const at::Tensor& bias, bool relu) {
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "add_bias", [&] {
+    const auto rows = out.size(0), cols = out.size(1), stride = out.stride(0);
+    const at::Tensor b = bias.contiguous();
+    const scalar_t* bp = b.data_ptr<scalar_t>();
+    scalar_t* p = out.data_ptr<scalar_t>();
+    for (std::int64_t r = 0; r < rows; ++r) {
+      scalar_t* row = p + r * stride;
+      if (relu)
+        for (std::int64_t c = 0; c < cols; ++c)
+          row[c] = std::max(row[c] + bp[c], scalar_t(0));
+      else
+        for (std::int64_t c = 0; c < cols; ++c)
+          row[c] += bp[c];
+    }
+  });
+}
+
 // Inputs x, then weight and bias of every layer (the output layer last); output y [B, O].
 struct FusedMlp : torch::autograd::Function<FusedMlp> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x_in, at::TensorList weights) {
@@ -27,9 +49,8 @@ struct FusedMlp : torch::autograd::Function<FusedMlp> {
       at::Tensor in = x.narrow(0, b0, n);
       for (std::int64_t l = 0; l < L; ++l) {
         const at::Tensor out = acts[l].narrow(0, b0, n);
-        out.copy_(weights[2 * l + 1].expand_as(out));
-        gemm(in, weights[2 * l].t(), out, 1);
-        if (l + 1 < L) out.clamp_min_(0);
+        gemm(in, weights[2 * l].t(), out, 0);
+        add_bias(out, weights[2 * l + 1], l + 1 < L);
         in = out;
       }
     });

@@ -255,6 +255,11 @@ Params read_params(const toml::table& table) {
       .template get<Params>();
 }
 
+// Windows per forward pass without gradients (validation, prediction): enough rows for efficient matrix
+// products, and activations small enough (the attention-LSTM's are 20 kB per window) to stay below glibc's
+// mmap threshold (configure_torch): reused from pass to pass, not mapped and faulted in again each time.
+constexpr std::size_t kForwardChunk = 512;
+
 class TorchModel : public Model {
  public:
   TorchModel(std::string type, WindowLayout layout, InputShape shape, TorchFitParams fit, toml::table hp)
@@ -295,6 +300,8 @@ class TorchModel : public Model {
   }
   virtual torch::nn::Module& module() const = 0;
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // Windows per forward pass in predict.
+  virtual std::size_t predict_chunk() const { return kForwardChunk; }
   virtual std::string architecture() const = 0;
 
   std::size_t row_width() const {
@@ -333,11 +340,6 @@ class TorchModel : public Model {
   at::Generator rng_;  // dropout's generator, seeded by fit(); nets keep its address (not copyable)
   mutable std::mutex inference_mutex_;
 };
-
-// Windows per forward pass without gradients (validation, prediction): enough rows for efficient matrix
-// products, and activations small enough (the attention-LSTM's are 20 kB per window) to stay below glibc's
-// mmap threshold (configure_torch): reused from pass to pass, not mapped and faulted in again each time.
-constexpr std::size_t kForwardChunk = 512;
 
 double TorchModel::evaluate(const SampleStore& store, torch::Device device) {
   torch::NoGradGuard no_grad;
@@ -550,8 +552,9 @@ void TorchModel::predict(std::span<const float> x, std::size_t n, std::span<floa
   torch::NoGradGuard no_grad;
   const torch::Device device = device_of(ctx);
   prepare_inference(device);
-  for (std::size_t i = 0; i < n; i += kForwardChunk) {
-    const std::size_t m = std::min(kForwardChunk, n - i);
+  const std::size_t chunk = predict_chunk();
+  for (std::size_t i = 0; i < n; i += chunk) {
+    const std::size_t m = std::min(chunk, n - i);
     const auto out = const_cast<TorchModel*>(this)
                          ->forward(to_input(x.data() + i * width, m).to(device))
                          .to(torch::kCPU)
@@ -625,6 +628,10 @@ class MlpModel final : public TorchModel {
   }
   torch::nn::Module& module() const override { return *net_; }
   torch::Tensor forward(const torch::Tensor& x) override { return net_->forward(x); }
+  // The MLP's activations are small (1.7 kB per window for 245 + 196 units): 2048 windows per pass cost
+  // fewer operator calls per window and were 3-5 % faster than 512 in the explainers' large calls (8192 was
+  // 30 % slower: the activations no longer stay in cache).
+  std::size_t predict_chunk() const override { return 2048; }
   std::string architecture() const override {
     return fmt::format("{} -> {} -> 1, ReLU, dropout {}", shape_.flat_width(),
                        fmt::join(params_.hidden_dims, " -> "), params_.dropout);
