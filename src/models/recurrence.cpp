@@ -1,5 +1,6 @@
 #include "models/recurrence.hpp"
 
+#include "models/activations.hpp"
 #include "models/dense.hpp"
 
 #include <ATen/ATen.h>
@@ -55,12 +56,81 @@ void cell_backward_row(std::int64_t H, const T* __restrict g, const T* __restric
   }
 }
 
+// cell_forward in float32 on rows: z [B rows of 4H, z_stride apart], c_prev (null: zero), c, tc, h [B, H]
+// contiguous. Compiled for AVX-512, AVX2 and the baseline instruction set, chosen when the library loads; the
+// activations (activations.hpp) vectorise in the loop.
+[[gnu::target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")]] void cell_forward_f32(
+    std::int64_t B, std::int64_t H, float* z, std::int64_t z_stride, const float* c_prev, float* c, float* tc,
+    float* h) {
+  for (std::int64_t b = 0; b < B; ++b) {
+    float* __restrict zi = z + b * z_stride;
+    float* __restrict zf = zi + H;
+    float* __restrict zg = zi + 2 * H;
+    float* __restrict zo = zi + 3 * H;
+    float* __restrict cb = c + b * H;
+    float* __restrict tcb = tc + b * H;
+    float* __restrict hb = h + b * H;
+    const float* __restrict cp = c_prev != nullptr ? c_prev + b * H : nullptr;
+    for (std::int64_t j = 0; j < H; ++j) {
+      const float i = sigmoid_f32(zi[j]), g = tanh_f32(zg[j]), o = sigmoid_f32(zo[j]);
+      zi[j] = i;
+      zg[j] = g;
+      zo[j] = o;
+      cb[j] = i * g;
+    }
+    if (cp != nullptr)
+      for (std::int64_t j = 0; j < H; ++j) {
+        const float f = sigmoid_f32(zf[j]);
+        zf[j] = f;
+        cb[j] += f * cp[j];
+      }
+    else
+      for (std::int64_t j = 0; j < H; ++j)
+        zf[j] = sigmoid_f32(zf[j]);
+    for (std::int64_t j = 0; j < H; ++j) {
+      tcb[j] = tanh_f32(cb[j]);
+      hb[j] = zo[j] * tcb[j];
+    }
+  }
+}
+
+// out = tanh(in) for B rows of H float32 values, rows in_stride and out_stride apart (the attention's
+// pre-activation, a column block of a wider buffer). Compiled like cell_forward_f32.
+[[gnu::target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")]] void tanh_rows_f32(
+    std::int64_t B, std::int64_t H, const float* in, std::int64_t in_stride, float* out,
+    std::int64_t out_stride) {
+  for (std::int64_t b = 0; b < B; ++b) {
+    const float* __restrict src = in + b * in_stride;
+    float* __restrict dst = out + b * out_stride;
+    for (std::int64_t j = 0; j < H; ++j)
+      dst[j] = tanh_f32(src[j]);
+  }
+}
+
+// out = tanh(in), [B, H] views with contiguous rows (float32 through tanh_rows_f32, otherwise ATen's).
+void tanh_rows(const at::Tensor& in, const at::Tensor& out) {
+  if (in.scalar_type() == at::kFloat && in.stride(1) == 1 && out.stride(1) == 1) {
+    tanh_rows_f32(in.size(0), in.size(1), in.data_ptr<float>(), in.stride(0), out.data_ptr<float>(),
+                  out.stride(0));
+    return;
+  }
+  at::Tensor o = out;
+  at::tanh_out(o, in);
+}
+
 // The LSTM cell's forward for one step, from the gates' pre-activations z [B, 4H] (i, f, g, o; rows may be
 // strided): activates z in place and writes c_t = f c_{t-1} + i g, tanh(c_t) and h_t = o tanh(c_t), [B, H]
 // each. An undefined c_prev is c_{t-1} = 0. Called on one thread's block of rows (for_batch_blocks).
 void cell_forward(const at::Tensor& z, const at::Tensor& c_prev, const at::Tensor& c, const at::Tensor& tc,
                   const at::Tensor& h) {
   const auto H = c.size(1);
+  if (z.scalar_type() == at::kFloat && z.stride(1) == 1 && c.is_contiguous() && tc.is_contiguous() &&
+      h.is_contiguous() && (!c_prev.defined() || c_prev.is_contiguous())) {
+    cell_forward_f32(z.size(0), H, z.data_ptr<float>(), z.stride(0),
+                     c_prev.defined() ? c_prev.data_ptr<float>() : nullptr, c.data_ptr<float>(),
+                     tc.data_ptr<float>(), h.data_ptr<float>());
+    return;
+  }
   at::Tensor c_out = c, tc_out = tc, h_out = h;
   z.narrow(1, 0, 2 * H).sigmoid_();
   z.narrow(1, 2 * H, H).tanh_();
@@ -126,8 +196,8 @@ struct FusedSteps : torch::autograd::Function<FusedSteps> {
         p.add_(rows(ux, t));
         if (t > 0) gemm(rows(cs, t - 1), w_c.t(), p, 1);
         // alpha_t = softmax(V tanh(p) + V's bias), x~_t = alpha_t x_t
-        at::Tensor s_out = s, a_out = a, xt_out = xt;
-        at::tanh_out(s_out, p);
+        at::Tensor a_out = a, xt_out = xt;
+        tanh_rows(p, s);
         e.copy_(v_bias_rows);
         gemm(s, v_weight.t(), e, 1);
         at::softmax_out(a_out, e, 1);

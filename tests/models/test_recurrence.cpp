@@ -5,9 +5,12 @@
 
 #include <torch/torch.h>
 
+#include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
+#include "models/activations.hpp"
 #include "models/recurrence.hpp"
 
 namespace fluxkit {
@@ -101,6 +104,43 @@ void compare(const Case& c, bool with_alpha_loss, bool x_grad, double tol_out, d
     ASSERT_EQ(got.dw[i].sizes(), ref.dw[i].sizes()) << kNames[i];
     EXPECT_LE(rel(got.dw[i], ref.dw[i]), tol_grad) << kNames[i];
   }
+}
+
+// The float32 cell's exp, sigmoid and tanh against double precision, in ULPs of the float result, on a dense
+// grid of [-90, 90] and on magnitudes from 1e-30 to 1 of both signs.
+TEST(Activations, Float32WithinAFewUlpOfDoublePrecision) {
+  std::vector<float> xs;
+  for (int k = -900000; k <= 900000; ++k)
+    xs.push_back(static_cast<float>(k * 1e-4));
+  for (double m = 1e-30; m < 1; m *= 1.001) {
+    xs.push_back(static_cast<float>(m));
+    xs.push_back(static_cast<float>(-m));
+  }
+  auto ulps = [](float got, double want) {
+    const auto w = static_cast<float>(std::abs(want));
+    return std::abs(double(got) - want) /
+           double(std::nextafter(w, std::numeric_limits<float>::infinity()) - w);
+  };
+  double worst_exp = 0, worst_sigmoid = 0, worst_tanh = 0;
+  for (const float x : xs) {
+    const double xd = x;
+    if (x > -87 && x < 88) worst_exp = std::max(worst_exp, ulps(detail::exp_f32(x), std::exp(xd)));
+    if (const double s = 1 / (1 + std::exp(-xd)); s > 1e-37)
+      worst_sigmoid = std::max(worst_sigmoid, ulps(detail::sigmoid_f32(x), s));
+    worst_tanh = std::max(worst_tanh, ulps(detail::tanh_f32(x), std::tanh(xd)));
+  }
+  EXPECT_LE(worst_exp, 1.5);
+  EXPECT_LE(worst_sigmoid, 3.0);
+  EXPECT_LE(worst_tanh, 4.0);
+  EXPECT_EQ(detail::exp_f32(0), 1.0f);
+  EXPECT_EQ(detail::sigmoid_f32(0), 0.5f);
+  EXPECT_EQ(detail::tanh_f32(0), 0.0f);
+  EXPECT_EQ(detail::tanh_f32(15), 1.0f);
+  EXPECT_EQ(detail::tanh_f32(-1e30f), -1.0f);
+  EXPECT_LT(detail::sigmoid_f32(-200), 1e-37f);  // exp(200) is clamped to exp(87)
+  EXPECT_EQ(detail::sigmoid_f32(200), 1.0f);
+  EXPECT_TRUE(std::isnan(detail::tanh_f32(std::numeric_limits<float>::quiet_NaN())));
+  EXPECT_TRUE(std::isnan(detail::sigmoid_f32(std::numeric_limits<float>::quiet_NaN())));
 }
 
 TEST(AttentionRecurrence, MatchesAutogradInDouble) {
