@@ -109,6 +109,11 @@ class ModelReader final : public nlohmann::json_sax<json> {
     bool array;
     Field field = Field::None;  // an array whose numbers are kept
   };
+  // A node or feature index; anything that is not one (a fraction, out of int's range) becomes -2, which the
+  // checks after reading reject.
+  static int index(double v) {
+    return v == std::floor(v) && v >= -1 && v <= std::numeric_limits<int>::max() ? static_cast<int>(v) : -2;
+  }
   std::string key_for_child() const { return frames_.empty() || frames_.back().array ? "" : key_; }
   bool in_trees_array() const {
     return tree_depth_ == 0 && !frames_.empty() && frames_.back().array && frames_.back().key == "trees";
@@ -129,13 +134,13 @@ class ModelReader final : public nlohmann::json_sax<json> {
         weight_drop.push_back(single);
         break;
       case Field::Left:
-        trees.back().left.push_back(static_cast<int>(v));
+        trees.back().left.push_back(index(v));
         break;
       case Field::Right:
-        trees.back().right.push_back(static_cast<int>(v));
+        trees.back().right.push_back(index(v));
         break;
       case Field::Feature:
-        trees.back().feature.push_back(static_cast<int>(v));
+        trees.back().feature.push_back(index(v));
         break;
       case Field::Condition:  // thresholds, and the leaves' values
         trees.back().value.push_back(single);
@@ -343,10 +348,19 @@ TreeEnsemble parse_xgboost_model(std::string_view bytes, XGBoostFormat format) {
     for (std::size_t i = 0; i < m.trees.size(); ++i)
       m.trees[i].weight = r.weight_drop[i];
   }
-  for (const auto& t : m.trees)
-    for (std::size_t i = 0; i < t.left.size(); ++i)
-      if (t.left[i] >= 0 && (t.feature[i] < 0 || static_cast<std::size_t>(t.feature[i]) >= m.features))
+  for (std::size_t k = 0; k < m.trees.size(); ++k) {
+    const Tree& t = m.trees[k];
+    for (std::size_t i = 0; i < t.left.size(); ++i) {
+      if (t.left[i] == -1) continue;  // a leaf
+      // XGBoost numbers a node's children after it: this also rules out cycles.
+      const auto n = static_cast<int>(t.left.size()), node = static_cast<int>(i);
+      if (t.left[i] <= node || t.left[i] >= n || t.right[i] <= node || t.right[i] >= n)
+        throw Error(fmt::format("explain: XGBoost tree {} node {} has children {} and {} outside the tree", k,
+                                i, t.left[i], t.right[i]));
+      if (t.feature[i] < 0 || static_cast<std::size_t>(t.feature[i]) >= m.features)
         throw Error("explain: XGBoost tree splits on a feature index beyond num_feature");
+    }
+  }
   return m;
 }
 

@@ -342,6 +342,12 @@ TEST_P(XGBoostTrees, BothTreeShapsEqualBruteForceAndTheModel) {
     linear.replace(at, GetParam().size() + 2, "\"gblinear\"");
     EXPECT_NE(message(linear, XGBoostFormat::Json).find("booster 'gblinear' has no trees"),
               std::string::npos);
+    std::string cyclic = json;  // the first tree's root as its own left child
+    const auto first = cyclic.find('[', cyclic.find("\"left_children\"")) + 1;
+    cyclic.replace(first, cyclic.find(',', first) - first, "0");
+    EXPECT_NE(message(cyclic, XGBoostFormat::Json).find("tree 0 node 0 has children 0 and"),
+              std::string::npos)
+        << message(cyclic, XGBoostFormat::Json);
   }
   if (GetParam() == "dart") {
     bool some = false;
