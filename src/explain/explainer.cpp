@@ -6,8 +6,10 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <numeric>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -296,19 +298,11 @@ class InterventionalTreeShapExplainer final : public Explainer {
     check_model(model);
     check_width(model, x, n);
     Explanation e = empty_explanation(model, n);
-    // The trees are read once per model (an explainer explains one model many times, chunk by chunk).
-    {
-      std::lock_guard lock(mutex_);
-      if (cached_for_ != &model) {
-        cached_ = parse_xgboost_model(model.trees_ubjson(), XGBoostFormat::Ubjson);
-        cached_for_ = &model;
-      }
-    }
-    const InterventionalTreeShap shap(cached_, bg);  // the background's mean prediction, once per call
+    const std::shared_ptr<const Walker> walker = prepare(model, bg, ctx);
     const std::size_t M = e.players;
     parallel_for(ctx, n, [&](std::size_t b, std::size_t end) {
       for (std::size_t i = b; i < end; ++i) {
-        const Attribution a = shap(x.subspan(i * M, M));
+        const Attribution a = walker->shap(x.subspan(i * M, M));
         std::copy(a.phi.begin(), a.phi.end(), e.phi.begin() + static_cast<std::ptrdiff_t>(i * M));
         e.base[i] = a.base;
         e.fx[i] = a.fx;
@@ -318,9 +312,44 @@ class InterventionalTreeShapExplainer final : public Explainer {
   }
 
  private:
+  // The trees with a copy of the background and the walk's set-up on them (InterventionalTreeShap refers to
+  // both). Never moved once built.
+  struct Walker {
+    Walker(std::shared_ptr<const TreeEnsemble> t, const Background& b, std::uint64_t k, const Context& ctx)
+        : trees(std::move(t)), background(b), key(k), shap(*trees, background, ctx) {}
+    std::shared_ptr<const TreeEnsemble> trees;
+    Background background;
+    std::uint64_t key;  // background_key(background)
+    InterventionalTreeShap shap;
+  };
+  static std::uint64_t background_key(const Background& bg) {
+    std::uint64_t h =
+        fnv1a64(std::string_view(reinterpret_cast<const char*>(bg.x.data()), bg.x.size() * sizeof(float)));
+    h = fnv1a64(
+        std::string_view(reinterpret_cast<const char*>(bg.weight.data()), bg.weight.size() * sizeof(double)),
+        h);
+    return fnv1a64(fmt::format("{}x{}", bg.rows, bg.width), h);
+  }
+  // An explainer explains one model many times, chunk by chunk, against the same background: the trees are
+  // read once per model, and the set-up is built once per background (for 2000 rows it took as long as
+  // walking 16 samples). The background is recognised by its content, not its address.
+  std::shared_ptr<const Walker> prepare(const Model& model, const Background& bg, const Context& ctx) const {
+    const std::uint64_t key = background_key(bg);
+    std::lock_guard lock(mutex_);
+    if (trees_for_ != &model) {
+      trees_ = std::make_shared<const TreeEnsemble>(
+          parse_xgboost_model(model.trees_ubjson(), XGBoostFormat::Ubjson));
+      trees_for_ = &model;
+      walker_.reset();
+    }
+    if (!walker_ || walker_->key != key) walker_ = std::make_shared<const Walker>(trees_, bg, key, ctx);
+    return walker_;
+  }
+
   mutable std::mutex mutex_;
-  mutable const Model* cached_for_ = nullptr;
-  mutable TreeEnsemble cached_;
+  mutable const Model* trees_for_ = nullptr;
+  mutable std::shared_ptr<const TreeEnsemble> trees_;
+  mutable std::shared_ptr<const Walker> walker_;
 };
 
 class AttentionExplainer final : public Explainer {

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fluxkit/core/error.hpp"
+#include "fluxkit/core/parallel.hpp"
 #include "fluxkit/explain/explainer.hpp"
 
 namespace fluxkit::explain {
@@ -364,7 +365,8 @@ TreeEnsemble parse_xgboost_model(std::string_view bytes, XGBoostFormat format) {
   return m;
 }
 
-InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const Background& bg)
+InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const Background& bg,
+                                               const Context& ctx)
     : model_(&model), background_(&bg), words_((bg.rows + 63) / 64) {
   if (bg.width != model.features)
     throw Error(fmt::format("explain: the tree model takes {} columns, the background has {}", model.features,
@@ -373,8 +375,13 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
   if (model.features > kMaxFeatures)
     throw Error(fmt::format("explain: interventional TreeSHAP takes at most {} features, the model has {}",
                             kMaxFeatures, model.features));
-  for (std::size_t j = 0; j < bg.rows; ++j)
-    base_ += bg.weight[j] * model.predict(std::span<const float>(bg.x.data() + j * bg.width, bg.width));
+  std::vector<double> predictions(bg.rows);
+  parallel_for(ctx, bg.rows, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t j = begin; j < end; ++j)
+      predictions[j] = model.predict(std::span<const float>(bg.x.data() + j * bg.width, bg.width));
+  });
+  for (std::size_t j = 0; j < bg.rows; ++j)  // summed in order: the same base at any thread count
+    base_ += bg.weight[j] * predictions[j];
   // The node records (the header), with which background rows go left at every split: shared by every
   // sample explained.
   std::size_t nodes = 0;
@@ -386,7 +393,7 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
   }
   record_words_ = 2 + words_;
   records_.assign(nodes * record_words_, 0);
-  for (std::size_t k = 0; k < model.trees.size(); ++k) {
+  parallel_for_each(ctx, model.trees.size(), [&](std::size_t k) {
     const Tree& t = model.trees[k];
     for (std::size_t i = 0; i < t.left.size(); ++i) {
       std::uint64_t* record = records_.data() + (tree_offset_[k] + i) * record_words_;
@@ -405,7 +412,7 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
           record[2 + r / 64] |= std::uint64_t{1} << (r % 64);
       }
     }
-  }
+  });
   uniform_weight_ = bg.weight[0];
   for (std::size_t j = 1; j < bg.rows; ++j)
     if (bg.weight[j] != uniform_weight_) uniform_weight_ = 0;

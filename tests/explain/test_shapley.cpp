@@ -375,6 +375,26 @@ TEST_P(XGBoostTrees, BothTreeShapsEqualBruteForceAndTheModel) {
       EXPECT_NEAR(t.phi[j], e.phi[j], 1e-4) << "sample " << i << " feature " << j;
     EXPECT_NEAR(sum(t.phi), t.fx - t.base, 1e-6);
   }
+  {  // The explainer keeps its set-up for the background it last saw: another background, then the first
+     // again (a new object with the same rows), give each its own values.
+    const auto explainer = make_explainer("tree_shap_interventional");
+    const Background other =
+        uniform_background(std::vector<float>(data.end() - 60 * m, data.end() - 30 * m), m);
+    const Background same = uniform_background(std::vector<float>(data.end() - 30 * m, data.end()), m);
+    Context two;
+    two.threads = 2;
+    for (const Background* b : {&bg, &other, &same, &other}) {
+      const Explanation ex =
+          explainer->explain(*model, std::span<const float>(x).first(4 * m), 4, *b, {}, two);
+      for (std::size_t i = 0; i < 4; ++i) {
+        const Attribution t =
+            tree_shap_interventional(trees, std::span<const float>(x).subspan(i * m, m), *b);
+        EXPECT_EQ(ex.base[i], t.base);
+        for (std::size_t j = 0; j < m; ++j)
+          EXPECT_EQ(ex.phi[i * m + j], t.phi[j]) << "sample " << i << " feature " << j;
+      }
+    }
+  }
 
   // Path-dependent (XGBoost's contributions): against brute force over the cover-weighted game.
   std::vector<float> contrib;

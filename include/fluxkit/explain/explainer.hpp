@@ -118,11 +118,13 @@ TreeEnsemble parse_xgboost_model(std::string_view bytes, XGBoostFormat format);
 // Exact interventional TreeSHAP: phi for x against every background row (the game v(S) = f(x_S, z_rest)
 // averaged over the rows with their weights), the rows walking each tree together as sets (bitsets) that
 // share a path (docs/explain.md). phi[M], base = weighted mean prediction of the background. Set up once per
-// model and background (it checks their widths and computes the base), then called for each sample; the model
-// and the background must outlive it. Calls are independent (const): threads may share one.
+// model and background (it checks their widths, computes the base and builds the node records), then called
+// for each sample; the model and the background must outlive it. Calls are independent (const): threads may
+// share one.
 class InterventionalTreeShap {
  public:
-  InterventionalTreeShap(const TreeEnsemble& model, const Background& background);
+  // The set-up (the background's predictions, the node records) runs on ctx.threads threads.
+  InterventionalTreeShap(const TreeEnsemble& model, const Background& background, const Context& ctx = {});
   Attribution operator()(std::span<const float> x) const;
 
   static constexpr std::size_t kMaxFeatures = 1 << 16;  // feature indices fit the records' 16 bits
