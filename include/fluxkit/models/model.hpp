@@ -98,8 +98,8 @@ class Model {
   // Tree ensembles (XGBoost). predict_contributions: the path-dependent TreeSHAP values the library itself
   // computes (XGBoost's pred_contribs), out[n, flat_width + 1] with the bias (expected value) last; with
   // `interactions` the SHAP interaction values out[n, (flat_width + 1)^2] (pred_interactions). Both in the
-  // model's output (normalised) units. trees_ubjson: the model in XGBoost's UBJSON format, for explanations that
-  // walk the trees themselves. The defaults throw an Error naming the model type.
+  // model's output (normalised) units. trees_ubjson: the model in XGBoost's UBJSON format (its binary JSON),
+  // for explanations that walk the trees themselves. The defaults throw an Error naming the model type.
   virtual bool has_trees() const { return false; }
   virtual void predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
                                      std::vector<float>& out, const Context& ctx) const;
