@@ -207,24 +207,28 @@ TEST(TreeShapInterventional, EqualsExactShapleyOnSmallTrees) {
     expect_exact_interventional(trees, random_row(m, 200 + s), random_background(9, m, 100 + s), s);
 }
 
-// More rows than one 64-bit word of the row sets, unequal weights (a k-means background's) and missing values
-// in the background and the sample (each split's default direction).
+// More rows than one 64-bit word of the row sets (two words and three: the walk has a version for each of
+// one and two words and a general one), unequal weights (a k-means background's) and missing values in the
+// background and the sample (each split's default direction).
 TEST(TreeShapInterventional, EqualsExactShapleyWithWeightedRowsAndMissingValues) {
-  const std::size_t m = 5, rows = 150;
+  const std::size_t m = 5;
   const TreeEnsemble trees = random_trees(m, 6, 12);
-  Background bg = random_background(rows, m, 300);
-  std::mt19937 g(301);
-  double total = 0;
-  for (auto& w : bg.weight)
-    total += w = 0.5 + double(g() % 1000) / 1000.0;
-  for (auto& w : bg.weight)
-    w /= total;
-  for (std::size_t k = 0; k < rows * m; k += 7)
-    bg.x[k] = std::numeric_limits<float>::quiet_NaN();
-  for (unsigned s = 0; s < 4; ++s) {
-    auto x = random_row(m, 400 + s);
-    x[s % m] = std::numeric_limits<float>::quiet_NaN();
-    expect_exact_interventional(trees, x, bg, s);
+  for (const std::size_t rows : {100, 150}) {
+    SCOPED_TRACE(rows);
+    Background bg = random_background(rows, m, 300);
+    std::mt19937 g(301);
+    double total = 0;
+    for (auto& w : bg.weight)
+      total += w = 0.5 + double(g() % 1000) / 1000.0;
+    for (auto& w : bg.weight)
+      w /= total;
+    for (std::size_t k = 0; k < rows * m; k += 7)
+      bg.x[k] = std::numeric_limits<float>::quiet_NaN();
+    for (unsigned s = 0; s < 4; ++s) {
+      auto x = random_row(m, 400 + s);
+      x[s % m] = std::numeric_limits<float>::quiet_NaN();
+      expect_exact_interventional(trees, x, bg, s);
+    }
   }
 }
 

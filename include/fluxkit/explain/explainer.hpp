@@ -132,14 +132,14 @@ class InterventionalTreeShap {
  private:
   const TreeEnsemble* model_;
   const Background* background_;
-  // Records of the trees' nodes, node i of tree k at records_[(tree_offset_[k] + i) * record_words_]:
-  //   word 0: left child in the low 32 bits (negative: a leaf), right child in the high 32 bits;
-  //   word 1: split feature in the low 16 bits, default (missing-value) side left in bit 16, and in the
-  //           high 32 bits the split threshold, or for a leaf its value, as a float's bits;
-  //   then words_ words: which background rows go left at this split.
-  // A visited node's split and its rows' sides are read together (for 100 rows, one 32-byte record).
+  // Records of the trees' nodes, each tree's in depth-first order (a node, its left subtree, its right
+  // subtree: the order the walk reads them), tree k from word tree_offset_[k], positions in words:
+  //   word 0: split feature in the low 16 bits, default (missing-value) side left in bit 16, leaf in bit 17,
+  //           and in the high 32 bits the split threshold, or for a leaf its value, as a float's bits;
+  //   a split then has: word 1, its right child's position in the tree (the left child's is right after
+  //   the record), and words_ words: which background rows go left at this split. A leaf is one word.
+  // A visited split and its rows' sides are read together (for 100 rows, one 32-byte record).
   std::vector<std::uint64_t> records_;
-  std::size_t record_words_ = 0;
   std::vector<std::size_t> tree_offset_;
   std::vector<double> tree_weight_;  // DART weights (1 for gbtree), applied to the leaf values
   std::size_t max_depth_ = 0;
