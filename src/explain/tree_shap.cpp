@@ -426,6 +426,10 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
     size += at;
   }
   records_.assign(size, 0);
+  std::vector<float> columns(bg.x.size());  // the background column by column: each split reads one
+  for (std::size_t r = 0; r < bg.rows; ++r)
+    for (std::size_t c = 0; c < bg.width; ++c)
+      columns[c * bg.rows + r] = bg.x[r * bg.width + c];
   parallel_for_each(ctx, model.trees.size(), [&](std::size_t k) {
     const Tree& t = model.trees[k];
     for (const auto node : order[k]) {
@@ -438,9 +442,9 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
                   std::uint64_t{std::bit_cast<std::uint32_t>(split)} << 32;
       if (leaf) continue;
       record[1] = position[k][static_cast<std::size_t>(t.right[i])];
-      const auto f = static_cast<std::size_t>(t.feature[i]);
+      const float* column = columns.data() + static_cast<std::size_t>(t.feature[i]) * bg.rows;
       for (std::size_t r = 0; r < bg.rows; ++r) {
-        const float v = bg.x[r * bg.width + f];
+        const float v = column[r];
         if (std::isnan(v) ? static_cast<bool>(t.default_left[i]) : v < t.threshold[i])
           record[2 + r / 64] |= std::uint64_t{1} << (r % 64);
       }
