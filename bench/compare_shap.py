@@ -10,7 +10,11 @@ What it does
       noise floor (fluxkit against fluxkit with another seed) and, on XGBoost, the RMS error of both estimates
       against the exact interventional Shapley values of the same game;
     * time per explained sample of each tool and fluxkit's speed-up (fluxkit with 1 and with 2 threads; the
-      `shap` side is single-threaded Python, its model callable is run with one thread).
+      `shap` side is single-threaded Python, its model callable is run with one thread);
+    * with the thesis workflow (below), the arithmetic floor: the network's multiply-adds for the model
+      evaluations fluxkit does per sample, at the float32 FMA peak of 2 threads that build/bench/fma_peak
+      measures in the same run (FMA_PEAK names another binary), and the largest speed-up over the thesis
+      workflow that any implementation of those evaluations could show on this machine.
 
     Comparisons (all models are fluxkit artifacts; `shap` gets them as Python callables):
 
@@ -236,6 +240,8 @@ class Report:
         self.n = n
         self.agree = []   # rows of the agreement table
         self.times = []   # rows of the timing table
+        self.floors = []  # rows of the arithmetic-floor table (thesis workflow)
+        self.peak = {}    # threads -> float32 FMA peak in GFLOP/s (bench/fma_peak)
         self.notes = []
 
     def time(self, model, method, background, tool, threads, seconds, n=None, marginal=None, workflow="same model"):
@@ -288,8 +294,72 @@ class Report:
                 up = f"{ref[0]['per_sample'] / r['per_sample']:8.1f}x" if ref and r["tool"] == "fluxkit" else ""
                 print(f"{r['model']:8} {r['method']:25} {r['background']:13} {r['tool']:32} {r['threads']:>7} "
                       f"{r['per_sample']:10.4f} {up:>9}")
+        if self.floors and 2 in self.peak:
+            peak = self.peak[2]
+            print(f"\nArithmetic floor: the model evaluations one explained sample needs (GFLOP: multiply-adds of the "
+                  f"network, counted from its weights and the coalitions fluxkit evaluates) at the machine's float32 "
+                  f"FMA peak on 2 threads ({peak:.0f} GFLOP/s, bench/fma_peak, this run); no implementation of the "
+                  f"same evaluations in float32 on these 2 cores can be faster than the floor, so the thesis "
+                  f"workflow's time / floor is the largest speed-up possible")
+            print(f"{'model':8} {'method':25} {'GFLOP/sample':>12} {'floor s':>9} {'fluxkit s':>10} "
+                  f"{'of peak':>8} {'thesis s':>9} {'largest speed-up':>17}")
+            for r in self.floors:
+                floor = r["gflop"] / peak
+                print(f"{r['model']:8} {r['method']:25} {r['gflop']:12.3f} {floor:9.4f} {r['fluxkit']:10.4f} "
+                      f"{floor / r['fluxkit']:7.0%} {r['thesis']:9.4f} {r['thesis'] / floor:16.1f}x")
         for note in self.notes:
             print("note:", note)
+
+
+# ---- the arithmetic floor ---------------------------------------------------------------------------------
+
+def fma_peak(rep):
+    """The float32 FMA peak of 1 and 2 threads from bench/fma_peak (FMA_PEAK or build/bench/fma_peak)."""
+    import subprocess
+    exe = Path(os.environ.get("FMA_PEAK", REPO / "build" / "bench" / "fma_peak"))
+    if not exe.exists():
+        rep.notes.append(f"{exe} is not built (cmake --build build --target fma_peak): no arithmetic floor")
+        return
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():  # "threads 2: 425.9 GFLOP/s"
+        head, value = line.split(":")
+        rep.peak[int(head.split()[1])] = float(value.split()[0])
+
+
+def coalitions(players, nsamples=0):
+    """KernelSHAP coalitions fluxkit evaluates for this many varying players (kernel_shap.cpp)."""
+    if players <= 1:
+        return 0
+    n = nsamples if nsamples else 2 * players + 2048
+    return min(n, 2 ** players - 2) if players <= 30 else n
+
+
+def mlp_gflop_per_sample(state, x, bg, nsamples):
+    """Multiply-adds (x 2) of the MLP's layers for the rows KernelSHAP evaluates per sample: the coalitions
+    of the varying columns times the background rows, plus E[f] and f(x); mean over the samples."""
+    flops_per_row = 2 * sum(w.shape[0] * w.shape[1] for k, w in state.items() if k.endswith("weight"))
+    rows = [coalitions(int(np.sum(np.any(bg != xi, axis=0))), nsamples) * len(bg) + len(bg) + 1 for xi in x]
+    return flops_per_row * float(np.mean(rows)) / 1e9
+
+
+def lstm_gflop_per_sample(state, W, F, kept):
+    """Multiply-adds (x 2) of the LSTM for the sequences fluxkit's TimeSHAP evaluates per sample (timeshap.cpp):
+    pruning (4 per pruning step tried), then per level f(x), E[f] and the coalitions of its players (events,
+    features, cells; + the pruned events); every player varies, as each level's game plays ones against zeros.
+    A sequence: W input products per layer and W - 1 recurrent ones (the first step starts from zero)."""
+    layers = sum(1 for k in state if k.startswith("lstm.weight_ih_l"))
+    H = state["lstm.weight_hh_l0"].shape[1]
+    per_seq = 2 * H  # the output layer
+    for layer in range(layers):
+        inputs = F if layer == 0 else H
+        per_seq += 2 * 4 * H * (W * inputs + (W - 1) * H)
+    seqs = []
+    for k in np.asarray(kept, dtype=int):
+        pruned = int(k < W)
+        tries = k if pruned else W - 1
+        levels = [k + pruned, F + pruned, k * F + pruned]
+        seqs.append(4 * tries + sum(2 + coalitions(p) for p in levels))
+    return per_seq * float(np.mean(seqs)) / 1e9
 
 
 # ---- the comparisons --------------------------------------------------------------------------------------
@@ -576,6 +646,10 @@ def thesis_workflow(rep, args, mlp_artifact, lstm_artifact, x, x_seq, bg, bg_seq
             x.astype(np.float64), nsamples=args.nsamples, l1_reg=0, silent=True))
         rep.time("mlp", "kernel_shap", f"rows {len(bg)}", "shap KernelExplainer on torch", torch_threads, s_py,
                  workflow="thesis")
+        rep.floors.append(dict(model="mlp", method="kernel_shap",
+                               gflop=mlp_gflop_per_sample({k: v.numpy() for k, v in state.items()}, x, bg,
+                                                          args.nsamples),
+                               fluxkit=s_fk / len(x), thesis=s_py / len(x)))
 
     if lstm_artifact:
         import_timeshap()
@@ -601,8 +675,9 @@ def thesis_workflow(rep, args, mlp_artifact, lstm_artifact, x, x_seq, bg, bg_seq
         # call, so each level gets its own 2 M + 2048 (events: W + 1 players, all coalitions; features: F + 1;
         # cells: every (event, feature) cell, as min(4, W) top events x F top features keeps them all, + 1)
         budget = {"event": 2 * (W + 1) + 2048, "feature": 2 * (F + 1) + 2048, "cell": 2 * (W * F + 1) + 2048}
-        _, s_fk = timed(lambda: model.explain(x, "timeshap", background=bg, timeshap_tolerance=args.timeshap_tolerance,
-                                              timeshap_baseline="median_event", seed=args.seed, threads=2))
+        e_fk, s_fk = timed(lambda: model.explain(x, "timeshap", background=bg,
+                                                 timeshap_tolerance=args.timeshap_tolerance,
+                                                 timeshap_baseline="median_event", seed=args.seed, threads=2))
         rep.time("lstm", "timeshap", "median event", "fluxkit", 2, s_fk, workflow="thesis")
         names = [f"f{j}" for j in range(F)]
         torch.set_num_threads(torch_threads)
@@ -619,8 +694,13 @@ def thesis_workflow(rep, args, mlp_artifact, lstm_artifact, x, x_seq, bg, bg_seq
             local_cell_level(f, data, {"rs": args.seed, "nsamples": budget["cell"], "top_x_events": min(4, W),
                                        "top_x_feats": F}, ev, ft, entity_col="entity", entity_uuid=f"sample_{i}",
                              baseline=baseline, pruned_idx=pidx)
-        rep.time("lstm", "timeshap", "median event", "timeshap local_* on torch", torch_threads,
-                 time.perf_counter() - t0, workflow="thesis")
+        s_py = time.perf_counter() - t0
+        rep.time("lstm", "timeshap", "median event", "timeshap local_* on torch", torch_threads, s_py,
+                 workflow="thesis")
+        rep.floors.append(dict(model="lstm", method="timeshap",
+                               gflop=lstm_gflop_per_sample({k: v.numpy() for k, v in state.items()}, W, F,
+                                                           e_fk["kept"].values),
+                               fluxkit=s_fk / n, thesis=s_py / n))
 
 
 def backgrounds(bg, args):
@@ -725,6 +805,7 @@ def main():
                          train.windows(ids=bg_ids, layout="sequence")[0], bg, args)
 
     if not args.no_thesis_workflow:
+        fma_peak(rep)
         thesis_workflow(rep, args, args.mlp, args.lstm, x, test.windows(ids=x_ids, layout="sequence")[0], bg,
                         train.windows(ids=bg_ids, layout="sequence")[0] if args.lstm else None)
 
@@ -732,7 +813,8 @@ def main():
     rep.print()
     if args.json:
         Path(args.json).write_text(json.dumps({"command": sys.argv, "agreement": rep.agree, "timing": rep.times,
-                                               "notes": rep.notes}, indent=1))
+                                               "floor": rep.floors, "fma_peak": rep.peak, "notes": rep.notes},
+                                              indent=1))
 
 
 if __name__ == "__main__":
