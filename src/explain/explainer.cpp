@@ -337,8 +337,7 @@ class InterventionalTreeShapExplainer final : public Explainer {
     const std::uint64_t key = background_key(bg);
     std::lock_guard lock(mutex_);
     if (trees_for_ != &model) {
-      trees_ = std::make_shared<const TreeEnsemble>(
-          parse_xgboost_model(model.trees_ubjson(), XGBoostFormat::Ubjson));
+      trees_ = std::make_shared<const TreeEnsemble>(tree_ensemble_of(model));
       trees_for_ = &model;
       walker_.reset();
     }

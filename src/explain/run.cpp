@@ -71,8 +71,9 @@ namespace {
 
 struct ModelEntry {
   std::string name;
-  fs::path artifact;  // the directory explained (an ensemble's first member)
-  LoadedModel loaded;
+  fs::path artifact;              // the model's directory (an artifact, or an ensemble's)
+  std::vector<fs::path> members;  // its artifacts: itself, or the ensemble's members
+  LoadedModel loaded;             // member 0's info; the model, or the members' mean (EnsembleMean)
   std::vector<std::string> methods;
   std::string fingerprint;  // of model.toml
 };
@@ -272,7 +273,8 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
     if (members.empty()) continue;
     ModelEntry e;
     e.name = name;
-    e.artifact = members.front();
+    e.artifact = dir;
+    e.members = members;
     models.push_back(std::move(e));
   }
   std::map<std::string, fs::path> stores;  // region -> test store
@@ -293,8 +295,18 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
                         fmt::format("'{}' names model '{}', which is not in [explain] models", m, model));
   }
   for (auto& e : models) {
-    e.loaded = load_artifact(e.artifact);
-    e.fingerprint = hex64(fnv1a64(file_bytes(e.artifact / "model.toml")));
+    e.loaded = load_artifact(e.members.front());
+    std::string tomls = file_bytes(e.members.front() / "model.toml");
+    if (e.members.size() > 1) {  // explained as the members' mean, the prediction reconstruct makes
+      std::vector<std::unique_ptr<Model>> members;
+      members.push_back(std::move(e.loaded.model));
+      for (std::size_t k = 1; k < e.members.size(); ++k) {
+        members.push_back(load_artifact(e.members[k]).model);
+        tomls += file_bytes(e.members[k] / "model.toml");
+      }
+      e.loaded.model = std::make_unique<explain::EnsembleMean>(std::move(members));
+    }
+    e.fingerprint = hex64(fnv1a64(tomls));
     for (const auto& m : params.methods)
       if (m.substr(0, m.find(':')) == e.name) e.methods.push_back(m.substr(m.find(':') + 1));
     if (e.methods.empty()) e.methods = default_methods(e.loaded.info.type);
@@ -582,6 +594,7 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
           w.put_att("", "title", fmt::format("fluxkit explanations: {} of model {}", method, e.name));
           w.put_att("", "model", e.name);
           w.put_att("", "model_type", e.loaded.info.type);
+          w.put_att("", "ensemble_members", static_cast<int>(e.members.size()));
           w.put_att("", "method", method);
           w.put_att("", "experiment", params.experiment);
           w.put_att("", "region", region);

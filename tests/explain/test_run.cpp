@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -22,6 +23,7 @@
 #include "fluxkit/dataset/prepare.hpp"
 #include "fluxkit/explain/run.hpp"
 #include "fluxkit/io/netcdf.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
 #include "fluxkit/synth/ocean.hpp"
 #include "fluxkit/training/train.hpp"
@@ -205,6 +207,57 @@ TEST_F(ExplainRun, ResumesFinishedChunksAndReusesFinishedFiles) {
   Context c = ctx();
   c.seed = 99;
   EXPECT_EQ(run_explain(p, prepare_, train_, c, kProv, kSerial).samples_computed, 40u);
+}
+
+// An ensemble directory is explained as its members' mean: interventional TreeSHAP is linear in the model,
+// so the ensemble's values are the mean of its members' (the same samples and background).
+TEST_F(ExplainRun, AnEnsembleIsExplainedAsTheMeanOfItsMembers) {
+  TrainParams other = train_;  // a second member: the same model with another seed
+  other.output_dir = (root_ / "models_seed_8").string();
+  other.seed = 8;
+  {
+    XGBoostParams xp;
+    xp.booster = "gbtree";
+    xp.n_estimators = 60;
+    xp.max_depth = 5;
+    xp.learning_rate = 0.1;
+    xp.subsample = 0.7;
+    std::map<std::string, toml::table> hyper{{"xgboost", config::to_table(xp)}};
+    const SampleStore tr(prepare_.train_path()), va(prepare_.validation_path());
+    train_models(other, tr, va, hyper, false, ctx(), kProv);
+  }
+  const fs::path member_a = fs::path(train_.output_dir) / "xgboost",
+                 member_b = fs::path(other.output_dir) / "xgboost";
+  const fs::path ensemble = root_ / "ensemble" / "xgb_pair";
+  fs::create_directories(ensemble);
+  fs::copy(member_a, ensemble_member_dir(ensemble, 0), fs::copy_options::recursive);
+  fs::copy(member_b, ensemble_member_dir(ensemble, 1), fs::copy_options::recursive);
+  write_ensemble_manifest(ensemble, make_ensemble_manifest("xgboost", 7, 2));
+  ExplainParams p = params("ensemble_out");
+  p.models = {member_a.string(), (root_ / "b" / "xgboost_b").string(), ensemble.string()};
+  fs::create_directories(root_ / "b");
+  fs::copy(member_b, root_ / "b" / "xgboost_b", fs::copy_options::recursive);
+  p.methods = {"xgboost:tree_shap_interventional", "xgboost_b:tree_shap_interventional",
+               "xgb_pair:tree_shap_interventional"};
+  p.months = {7};
+  p.n_samples = 12;
+  run_explain(p, prepare_, train_, ctx(), kProv, kSerial);
+  const std::string name = "tree_shap_interventional_experiment_5_global_2003_07.nc";
+  const fs::path out(p.output_dir);
+  const nc::File a(out / "xgboost" / name), b(out / "xgboost_b" / name), pair(out / "xgb_pair" / name);
+  EXPECT_EQ(a.number_attribute("", "ensemble_members").value().at(0), 1.0);
+  EXPECT_EQ(pair.number_attribute("", "ensemble_members").value().at(0), 2.0);
+  for (const char* var : {"phi", "base_value", "prediction"}) {
+    const auto va = a.read_double(var), vb = b.read_double(var), vp = pair.read_double(var);
+    ASSERT_EQ(va.size(), vp.size());
+    ASSERT_GT(va.size(), 0u);
+    double differ = 0;
+    for (std::size_t i = 0; i < va.size(); ++i) {
+      EXPECT_NEAR(vp[i], 0.5 * (va[i] + vb[i]), 1e-6 + 1e-5 * std::abs(vp[i])) << var << " " << i;
+      differ = std::max(differ, std::abs(va[i] - vb[i]));
+    }
+    EXPECT_GT(differ, 1e-3) << var << ": the members should differ";
+  }
 }
 
 TEST_F(ExplainRun, BadInputIsAnErrorBeforeAnyWork) {

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <sstream>
@@ -548,6 +549,82 @@ TEST(TimeShap, EveryLevelIsEfficientAndExact) {
     EXPECT_NEAR(r.event[w], e.phi[w], 1e-5) << w;
   // Step 2 and step 3 matter most; step 1 not at all.
   EXPECT_NEAR(r.event[1], 0.0, 1e-6);
+}
+
+// An ensemble is explained as its members' mean: predictions are the mean, and every method gives the
+// Shapley values of the mean (exact enumeration on the mean's predictions), for which the tree methods walk
+// every member's trees (a gbtree and a DART member here, so the merged trees carry both kinds of weight).
+TEST(Ensembles, TheMeanOfTheMembersIsExplained) {
+  const std::size_t m = 6;
+  std::vector<float> data;
+  std::size_t n = 0;
+  std::vector<std::unique_ptr<Model>> members;
+  std::vector<const Model*> member;
+  for (const char* booster : {"gbtree", "dart"}) {
+    const fs::path file =
+        fs::temp_directory_path() / fmt::format("fluxkit_ens_{}_{}.json", booster, ::getpid());
+    members.push_back(load_booster(train_booster(m, booster, data, n), m, file));
+    member.push_back(members.back().get());
+    fs::remove(file);
+  }
+  const EnsembleMean mean(std::move(members));
+  EXPECT_EQ(mean.type(), "xgboost");
+  EXPECT_TRUE(mean.has_trees());
+  Context ctx;
+  const std::size_t k = 4;
+  const std::vector<float> x(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(k * m));
+  std::vector<float> y(k), y0(k), y1(k);
+  mean.predict(x, k, y, ctx);
+  member[0]->predict(x, k, y0, ctx);
+  member[1]->predict(x, k, y1, ctx);
+  const TreeEnsemble trees = tree_ensemble_of(mean);
+  EXPECT_EQ(trees.trees.size(), tree_ensemble_of(*member[0]).trees.size() * 2);
+  for (std::size_t i = 0; i < k; ++i) {
+    EXPECT_NEAR(y[i], 0.5 * (double(y0[i]) + y1[i]), 1e-6);
+    EXPECT_NEAR(trees.predict(std::span<const float>(x).subspan(i * m, m)), y[i], 1e-5);
+  }
+
+  const BatchFunction f = [&](std::span<const float> xs, std::size_t rows, std::span<float> out) {
+    mean.predict(xs, rows, out, ctx);
+  };
+  const Background bg = uniform_background(std::vector<float>(data.end() - 20 * m, data.end()), m);
+  ExplainOptions options;
+  options.kernel.nsamples = 64;  // every coalition of 6 players: KernelSHAP is exact
+  for (const char* method : {"tree_shap_interventional", "kernel_shap"}) {
+    const Explanation e = make_explainer(method)->explain(mean, x, k, bg, options, ctx);
+    for (std::size_t i = 0; i < k; ++i) {
+      const Attribution exact = exact_shapley(f, std::span<const float>(x).subspan(i * m, m), bg);
+      EXPECT_NEAR(e.base[i], exact.base, 1e-5) << method;
+      for (std::size_t j = 0; j < m; ++j)
+        EXPECT_NEAR(e.phi[i * m + j], exact.phi[j], 1e-4) << method << " sample " << i << " feature " << j;
+    }
+  }
+  // Path-dependent: the mean of the members' contributions (each member's sum to its prediction).
+  std::vector<float> c, c0, c1;
+  mean.predict_contributions(x, k, false, c, ctx);
+  member[0]->predict_contributions(x, k, false, c0, ctx);
+  member[1]->predict_contributions(x, k, false, c1, ctx);
+  ASSERT_EQ(c.size(), k * (m + 1));
+  for (std::size_t i = 0; i < c.size(); ++i)
+    EXPECT_NEAR(c[i], 0.5 * (double(c0[i]) + c1[i]), 1e-6) << i;
+  for (std::size_t i = 0; i < k; ++i) {
+    double s = 0;
+    for (std::size_t j = 0; j <= m; ++j)
+      s += c[i * (m + 1) + j];
+    EXPECT_NEAR(s, y[i], 1e-5);
+  }
+  // Members of other inputs are not an ensemble.
+  std::vector<std::unique_ptr<Model>> odd;
+  const fs::path file = fs::temp_directory_path() / fmt::format("fluxkit_ens_odd_{}.json", ::getpid());
+  odd.push_back(load_booster(train_booster(m, "gbtree", data, n), m, file));
+  odd.push_back(load_booster(train_booster(5, "gbtree", data, n), 5, file));
+  fs::remove(file);
+  try {
+    const EnsembleMean bad(std::move(odd));
+    FAIL() << "members of different inputs accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("member 1"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Explainers, RegistryAndUnsupportedModels) {

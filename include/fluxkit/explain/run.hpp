@@ -63,8 +63,9 @@ struct ExplainParams {
   template <class V>
   void visit(V&& v) {
     v("models", models,
-      "Model artifacts: names under [train] output_dir or paths to artifact directories (an ensemble is "
-      "explained through its first member).");
+      "Model artifacts: names under [train] output_dir or paths to artifact directories. An ensemble is "
+      "explained as the mean of its members, the prediction reconstruct makes (each explanation costs its "
+      "members' evaluations; tree methods walk every member's trees).");
     v("methods", methods,
       "`model:method` pairs (e.g. `xgboost:tree_shap`); methods: kernel_shap, tree_shap, "
       "tree_shap_interventional, timeshap, attention. Empty = per model type: kernel_shap for mlp; timeshap "
