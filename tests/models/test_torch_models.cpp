@@ -175,6 +175,65 @@ TEST_F(TorchModels, ExplanationsAreTheSameWithOneAndSeveralThreads) {
   configure_torch(ctx_);  // this thread ran a sample with one thread
 }
 
+// An ensemble of attention-LSTMs (EnsembleMean, explained as the members' mean): its attention weights and
+// predictions are the members' means, and TimeSHAP of the mean is efficient for the mean's predictions.
+TEST_F(TorchModels, AnEnsembleAveragesPredictionsAndAttention) {
+  const SampleStore val(testing::small_stores().validation);
+  const InputShape shape = InputShape::of(val);
+  const std::size_t M = val.flat_width(), n = 3, rows = 10, W = shape.window, F = shape.features.size();
+  std::vector<std::uint64_t> ids(n + rows);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::vector<float> x((n + rows) * M), y(n + rows);
+  val.gather_flat(ids, x, y);
+  std::vector<std::unique_ptr<Model>> members;
+  std::vector<const Model*> member;
+  for (int k = 0; k < 2; ++k) {  // two initialisations: different weights
+    members.push_back(make_model("attention_lstm", shape, small("attention_lstm", 1)));
+    member.push_back(members.back().get());
+  }
+  const explain::EnsembleMean mean(std::move(members));
+  EXPECT_TRUE(mean.has_attention());
+  EXPECT_TRUE(mean.predicts_concurrently());
+  std::vector<float> seq(n * W * F);
+  explain::flat_to_sequence(shape, std::span<const float>(x).first(n * M), n, seq);
+  std::vector<float> ym(n), am(n * W * F), bm(n * W);
+  mean.predict_with_attention(seq, n, ym, am, bm, ctx_);
+  std::vector<std::vector<float>> ys, as, bs;
+  for (const Model* m : member) {
+    ys.emplace_back(n);
+    as.emplace_back(n * W * F);
+    bs.emplace_back(n * W);
+    m->predict_with_attention(seq, n, ys.back(), as.back(), bs.back(), ctx_);
+  }
+  double differ = 0;
+  for (std::size_t i = 0; i < n * W * F; ++i) {
+    EXPECT_NEAR(am[i], 0.5 * (double(as[0][i]) + as[1][i]), 1e-7) << i;
+    differ = std::max(differ, std::abs(double(as[0][i]) - as[1][i]));
+  }
+  EXPECT_GT(differ, 1e-4) << "the members should differ";
+  for (std::size_t i = 0; i < n * W; ++i)
+    EXPECT_NEAR(bm[i], 0.5 * (double(bs[0][i]) + bs[1][i]), 1e-7) << i;
+  std::vector<float> yp(n);
+  mean.predict(seq, n, yp, ctx_);
+  for (std::size_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(ym[i], 0.5 * (double(ys[0][i]) + ys[1][i]), 1e-6) << i;
+    EXPECT_NEAR(yp[i], ym[i], 1e-6) << i;
+  }
+  const explain::Background bg =
+      explain::uniform_background(std::vector<float>(x.begin() + n * M, x.end()), M);
+  const explain::Explanation e = explain::make_explainer("timeshap")
+                                     ->explain(mean, std::span<const float>(x).first(n * M), n, bg, {}, ctx_);
+  ASSERT_EQ(e.players, (F + 1) + (W + 1));  // feature level (+ pruned events), event level (+ pruned events)
+  for (std::size_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(e.fx[i], yp[i], 1e-6) << i;
+    double features = 0, events = 0;
+    for (std::size_t p = 0; p < e.players; ++p)
+      (p <= F ? features : events) += e.phi[i * e.players + p];
+    EXPECT_NEAR(features, e.fx[i] - e.base[i], 1e-5 * (1 + std::abs(e.fx[i]))) << i;
+    EXPECT_NEAR(events, e.fx[i] - e.base[i], 1e-5 * (1 + std::abs(e.fx[i]))) << i;
+  }
+}
+
 TEST_F(TorchModels, OverfitsOneBatch) {
   const SampleStore tiny(testing::small_stores().tiny);
   ASSERT_LE(tiny.windows(), 128u);
