@@ -8,6 +8,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -198,10 +200,20 @@ torch::Device device_of(const Context& ctx) {
 }
 
 void check_finite(std::span<const float> x, std::size_t width) {
-  for (std::size_t i = 0; i < x.size(); ++i)
-    if (!std::isfinite(x[i]))
-      throw Error(
-          fmt::format("non-finite model input at row {}, column {} ({})", i / width, i % width, x[i]));
+  // Blocks without an early exit, so that the test vectorises (a branch per value was 3 % of a KernelSHAP
+  // sample of the MLP); a block with a bad value is then searched for the first.
+  constexpr std::size_t kBlock = 4096;
+  for (std::size_t begin = 0; begin < x.size(); begin += kBlock) {
+    const std::size_t end = std::min(x.size(), begin + kBlock);
+    std::uint32_t bad = 0;
+    for (std::size_t i = begin; i < end; ++i)  // exponent all ones: infinite or NaN
+      bad |= static_cast<std::uint32_t>((std::bit_cast<std::uint32_t>(x[i]) & 0x7f800000u) == 0x7f800000u);
+    if (bad == 0) continue;
+    for (std::size_t i = begin; i < end; ++i)
+      if (!std::isfinite(x[i]))
+        throw Error(
+            fmt::format("non-finite model input at row {}, column {} ({})", i / width, i % width, x[i]));
+  }
 }
 
 // Writes a file atomically through an OutputArchive.

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -317,6 +318,19 @@ TEST_F(TorchModels, BadInputsAreErrors) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("non-finite model input at row 1, column 3"), std::string::npos)
         << e.what();
+  }
+  {  // beyond the check's first block of 4096 values, and an infinity
+    const std::size_t rows = 200;
+    std::vector<float> big(val.flat_width() * rows, 0.5f), out(rows);
+    big[150 * val.flat_width() + 7] = -std::numeric_limits<float>::infinity();
+    try {
+      m->predict(big, rows, out, ctx_);
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("non-finite model input at row 150, column 7 (-inf)"),
+                std::string::npos)
+          << e.what();
+    }
   }
   InputShape other = InputShape::of(train);
   other.features.back() = "chlorophyll";
