@@ -90,6 +90,13 @@ void EnsembleMean::predict_contributions(std::span<const float> x, std::size_t n
     out[i] = static_cast<float>(sum[i] / static_cast<double>(members_.size()));
 }
 
+std::string EnsembleMean::trees_ubjson() const {
+  throw Error(
+      fmt::format("explain: an ensemble of {} '{}' models has no single tree document (its members have "
+                  "one each)",
+                  members_.size(), type()));
+}
+
 void EnsembleMean::save_weights(const std::filesystem::path&) const {
   throw Error(
       "explain: an ensemble's mean has no weights of its own (its members are saved by `fluxkit train`)");
@@ -105,9 +112,9 @@ TreeEnsemble tree_ensemble_of(const Model& model) {
   const auto& members = ensemble->members();
   const double share = 1.0 / static_cast<double>(members.size());
   TreeEnsemble merged;
-  for (const auto& m : members) {
-    TreeEnsemble e = tree_ensemble_of(*m);
-    if (merged.trees.empty()) {
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    TreeEnsemble e = tree_ensemble_of(*members[k]);
+    if (k == 0) {
       merged.features = e.features;
       merged.booster = e.booster;
     }

@@ -301,7 +301,20 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
       std::vector<std::unique_ptr<Model>> members;
       members.push_back(std::move(e.loaded.model));
       for (std::size_t k = 1; k < e.members.size(); ++k) {
-        members.push_back(load_artifact(e.members[k]).model);
+        LoadedModel member = load_artifact(e.members[k]);
+        // The files record member 0's statistics and stores: the others must share them.
+        const ArtifactInfo &first = e.loaded.info, &other = member.info;
+        if (other.type != first.type || !(other.shape == first.shape) || other.target != first.target ||
+            other.stats.feature_mean != first.stats.feature_mean ||
+            other.stats.feature_std != first.stats.feature_std ||
+            other.stats.target_mean != first.stats.target_mean ||
+            other.stats.target_std != first.stats.target_std ||
+            other.train_fingerprint != first.train_fingerprint)
+          throw Error(
+              fmt::format("model {}: ensemble member {} ({}) differs from member 0 ({}) in its type, "
+                          "inputs, target, normalisation or training store",
+                          e.name, k, e.members[k].string(), e.members.front().string()));
+        members.push_back(std::move(member.model));
         tomls += file_bytes(e.members[k] / "model.toml");
       }
       e.loaded.model = std::make_unique<explain::EnsembleMean>(std::move(members));

@@ -288,22 +288,6 @@ struct SetWalk {
   }
 };
 
-std::size_t tree_depth(const Tree& t) {
-  std::vector<std::pair<int, std::size_t>> todo{{0, 0}};
-  std::size_t depth = 0;
-  while (!todo.empty()) {
-    const auto [node, d] = todo.back();
-    todo.pop_back();
-    depth = std::max(depth, d);
-    const auto i = static_cast<std::size_t>(node);
-    if (t.left[i] >= 0) {
-      todo.push_back({t.left[i], d + 1});
-      todo.push_back({t.right[i], d + 1});
-    }
-  }
-  return depth;
-}
-
 }  // namespace
 
 double Tree::predict(std::span<const float> x) const {
@@ -363,13 +347,21 @@ TreeEnsemble parse_xgboost_model(std::string_view bytes, XGBoostFormat format) {
   }
   for (std::size_t k = 0; k < m.trees.size(); ++k) {
     const Tree& t = m.trees[k];
+    std::vector<bool> has_parent(t.left.size(), false);
     for (std::size_t i = 0; i < t.left.size(); ++i) {
       if (t.left[i] == -1) continue;  // a leaf
-      // XGBoost numbers a node's children after it: this also rules out cycles.
+      // XGBoost numbers a node's children after it: this also rules out cycles. Every node has one parent
+      // (the walk's records are laid out as a tree, not a graph).
       const auto n = static_cast<int>(t.left.size()), node = static_cast<int>(i);
       if (t.left[i] <= node || t.left[i] >= n || t.right[i] <= node || t.right[i] >= n)
         throw Error(fmt::format("explain: XGBoost tree {} node {} has children {} and {} outside the tree", k,
                                 i, t.left[i], t.right[i]));
+      for (const int child : {t.left[i], t.right[i]}) {
+        if (has_parent[static_cast<std::size_t>(child)])
+          throw Error(fmt::format(
+              "explain: XGBoost tree {} node {} is the child of two splits (node {} is one)", k, child, i));
+        has_parent[static_cast<std::size_t>(child)] = true;
+      }
       if (t.feature[i] < 0 || static_cast<std::size_t>(t.feature[i]) >= m.features)
         throw Error("explain: XGBoost tree splits on a feature index beyond num_feature");
     }
@@ -405,24 +397,30 @@ InterventionalTreeShap::InterventionalTreeShap(const TreeEnsemble& model, const 
     const Tree& t = model.trees[k];
     tree_offset_.push_back(size);
     tree_weight_.push_back(t.weight);
-    max_depth_ = std::max(max_depth_, tree_depth(t));
-    position[k].assign(t.left.size(), 0);
+    constexpr auto kUnplaced = std::numeric_limits<std::uint32_t>::max();
+    position[k].assign(t.left.size(), kUnplaced);
     std::size_t at = 0;
-    std::vector<std::int32_t> todo{0};
+    std::vector<std::pair<std::int32_t, std::size_t>> todo{{0, 0}};  // node, depth
     while (!todo.empty()) {
-      const auto i = static_cast<std::size_t>(todo.back());
+      const auto [node, depth] = todo.back();
+      const auto i = static_cast<std::size_t>(node);
       todo.pop_back();
-      order[k].push_back(static_cast<std::int32_t>(i));
+      // A node reached twice makes a graph, not a tree (parse_xgboost_model rejects those).
+      if (position[k][i] != kUnplaced)
+        throw Error(fmt::format("explain: tree {} node {} is reached along two paths", k, i));
+      if (at >= kUnplaced)
+        throw Error(
+            fmt::format("explain: tree {} is too large for interventional TreeSHAP's node records", k));
+      order[k].push_back(node);
       position[k][i] = static_cast<std::uint32_t>(at);
+      max_depth_ = std::max(max_depth_, depth);
       if (t.left[i] >= 0) {
-        todo.insert(todo.end(), {t.right[i], t.left[i]});
+        todo.insert(todo.end(), {{t.right[i], depth + 1}, {t.left[i], depth + 1}});
         at += split_words;
       } else {
         at += 1;
       }
     }
-    if (at > std::numeric_limits<std::uint32_t>::max())
-      throw Error(fmt::format("explain: tree {} is too large for interventional TreeSHAP's node records", k));
     size += at;
   }
   records_.assign(size, 0);

@@ -353,6 +353,15 @@ TEST_P(XGBoostTrees, BothTreeShapsEqualBruteForceAndTheModel) {
     EXPECT_NE(message(cyclic, XGBoostFormat::Json).find("tree 0 node 0 has children 0 and"),
               std::string::npos)
         << message(cyclic, XGBoostFormat::Json);
+    std::string shared = json;  // the first tree's root with its left child as its right child too
+    const auto lefts = shared.find('[', shared.find("\"left_children\"")) + 1;
+    const std::string left_child = shared.substr(lefts, shared.find(',', lefts) - lefts);
+    const auto rights = shared.find('[', shared.find("\"right_children\"")) + 1;
+    shared.replace(rights, shared.find(',', rights) - rights, left_child);
+    EXPECT_NE(message(shared, XGBoostFormat::Json)
+                  .find(fmt::format("tree 0 node {} is the child of two splits (node 0", left_child)),
+              std::string::npos)
+        << message(shared, XGBoostFormat::Json);
   }
   if (GetParam() == "dart") {
     bool some = false;

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/torch_runtime.hpp"
@@ -319,17 +321,21 @@ TEST_F(TorchModels, BadInputsAreErrors) {
     EXPECT_NE(std::string(e.what()).find("non-finite model input at row 1, column 3"), std::string::npos)
         << e.what();
   }
-  {  // beyond the check's first block of 4096 values, and an infinity
-    const std::size_t rows = 200;
-    std::vector<float> big(val.flat_width() * rows, 0.5f), out(rows);
-    big[150 * val.flat_width() + 7] = -std::numeric_limits<float>::infinity();
-    try {
-      m->predict(big, rows, out, ctx_);
-      FAIL();
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("non-finite model input at row 150, column 7 (-inf)"),
-                std::string::npos)
-          << e.what();
+  {  // an infinity in a later block of the check (4096 values each) and one in the last, partial block
+    const std::size_t rows = 200, W = val.flat_width();
+    ASSERT_NE(rows * W % 4096, 0u);
+    for (const std::size_t row : {150, 199}) {
+      std::vector<float> big(W * rows, 0.5f), out(rows);
+      big[row * W + W - 1] = -std::numeric_limits<float>::infinity();
+      try {
+        m->predict(big, rows, out, ctx_);
+        FAIL() << row;
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find(
+                      fmt::format("non-finite model input at row {}, column {} (-inf)", row, W - 1)),
+                  std::string::npos)
+            << e.what();
+      }
     }
   }
   InputShape other = InputShape::of(train);

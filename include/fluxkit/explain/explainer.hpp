@@ -99,14 +99,14 @@ struct Tree {
   std::vector<double> value;
   std::vector<bool> default_left;
   std::vector<double> cover;  // training hessian sum per node (XGBoost's sum_hessian)
-  double weight = 1;          // DART tree weight (1 for gbtree)
+  double weight = 1;          // DART tree weight (1 for gbtree), times 1 / N in an ensemble's mean
   double predict(std::span<const float> x) const;
 };
 struct TreeEnsemble {
   std::vector<Tree> trees;
   double base_score = 0;  // added to every prediction (in the margin space)
   std::size_t features = 0;
-  std::string booster;  // "gbtree" | "dart"
+  std::string booster;  // "gbtree" | "dart" ("mixed": an ensemble's mean of both kinds)
   double predict(std::span<const float> x) const;
 };
 // Reads an XGBoost model as Booster.save_model writes it, JSON ("model.json") or UBJSON ("model.ubj", the
@@ -160,9 +160,10 @@ TreeEnsemble tree_ensemble_of(const Model& model);
 
 // The mean of an ensemble's members (models of one type and input shape that differ in their seed,
 // include/fluxkit/models/ensemble.hpp), the prediction `reconstruct` makes, as one model to explain:
-// predictions, attention weights and path-dependent tree contributions are the members' means (Shapley values
-// are linear in the model, so the path-dependent ones of the mean are the mean of the members'); its trees
-// are all the members' (tree_ensemble_of). It cannot be trained, saved or loaded.
+// predictions, attention weights and path-dependent tree contributions are the members' means (XGBoost's
+// contributions add up tree by tree, so those of the mean's trees are the mean of the members'); its trees
+// are all the members' (tree_ensemble_of). It cannot be trained, saved or loaded, and has no single UBJSON
+// document (trees_ubjson is an Error; tree_ensemble_of reads the members').
 class EnsembleMean final : public Model {
  public:
   // At least one member, all of the same type, layout and input shape (Error otherwise).
@@ -185,6 +186,7 @@ class EnsembleMean final : public Model {
   bool has_trees() const override { return members_.front()->has_trees(); }
   void predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
                              std::vector<float>& out, const Context& ctx) const override;
+  std::string trees_ubjson() const override;
   void save_weights(const std::filesystem::path& dir) const override;
   void load_weights(const std::filesystem::path& dir) override;
 
