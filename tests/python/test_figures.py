@@ -524,8 +524,15 @@ def test_explain_figures_draw_the_files(tmp_path):
     f = explain.beeswarm(run, "xgboost", "tree_shap", [])
     pts = by_gid(f.fig, "beeswarm:xgboost:tree_shap:SST@t-0")
     np.testing.assert_allclose(np.asarray(pts.get_offsets())[:, 0], phi[:, 0])
+    assert "members" not in f.title
     assert [label for label, _ in explain.explain_tasks(run)] == ["xgboost tree_shap importance",
                                                                    "xgboost tree_shap beeswarm"]
+    # an ensemble explained as its members' mean says so in the titles
+    xr.Dataset({"phi": (("sample", "player"), phi), "inputs": (("sample", "column"), phi * 2)},
+               attrs={"player_names": "SST@t-0,currents_X@t-0", "ensemble_members": 3}).to_netcdf(
+        tmp_path / "ex" / "xgboost" / "tree_shap_e_global_2018_01.nc")
+    assert "(mean of 3 members)" in explain.beeswarm(run, "xgboost", "tree_shap", []).title
+    assert "(mean of 3 members)" in explain.importance_bars(run, "xgboost", "tree_shap", []).title
 
 
 def test_the_cli_knows_every_family_the_figures_layer_draws(run_copy):

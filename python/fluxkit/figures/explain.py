@@ -37,6 +37,15 @@ def read_importance(run) -> pd.DataFrame:
     return df
 
 
+def ensemble_note(run, model: str) -> str:
+    """", mean of N members" for a model explained as an ensemble's mean (the files' ensemble_members), else ""."""
+    for f in sorted((explain_dir(run) / model).glob("*.nc"))[:1]:
+        with xr.open_dataset(f) as ds:
+            members = int(ds.attrs.get("ensemble_members", 1))
+        return f" (mean of {members} members)" if members > 1 else ""
+    return ""
+
+
 def model_methods(run) -> list[tuple[str, str]]:
     df = read_importance(run)
     return list(dict.fromkeys(zip(df["model"], df["method"])))
@@ -75,7 +84,8 @@ def importance_bars(run, model: str, method: str, skipped):
         ax.set_title("per driver and lag", fontsize=9)
         fig.colorbar(im, ax=ax, label="mean |phi|")
     n = int(d["n"].iloc[0])
-    title = f"{model_label(model)}: {METHOD_LABEL.get(method, method)}, mean |phi| over {n} samples"
+    title = (f"{model_label(model)}{ensemble_note(run, model)}: {METHOD_LABEL.get(method, method)}, mean |phi| "
+             f"over {n} samples")
     fig.suptitle(title, fontsize=10)
     return Figure(figure_name("explain_importance", model, method), "explain", title, fig, models=[model],
                   caption=("Mean absolute attribution per driver with its bootstrap confidence interval (left) "
@@ -116,7 +126,8 @@ def beeswarm(run, model: str, method: str, skipped, top: int = 15):
     ax.set_xlabel("phi (normalised target)", fontsize=8)
     if sc is not None:
         fig.colorbar(sc, ax=ax, label="input value (low to high)", ticks=[])
-    title = f"{model_label(model)}: {METHOD_LABEL.get(method, method)}, {phi.shape[0]} samples"
+    title = (f"{model_label(model)}{ensemble_note(run, model)}: {METHOD_LABEL.get(method, method)}, "
+             f"{phi.shape[0]} samples")
     fig.suptitle(title, fontsize=10)
     return Figure(figure_name("explain_beeswarm", model, method), "explain", title, fig, models=[model],
                   caption=("Attribution of every explained sample for the most important players (top by mean "
@@ -151,7 +162,7 @@ def attention_maps(run, model: str, skipped):
         patch.set_gid(f"attention:{model}:beta:{k}")
     axes[1].set_xticks(range(steps), labels, fontsize=8)
     axes[1].set_title("mean beta (temporal attention)", fontsize=9)
-    title = f"{model_label(model)}: attention weights"
+    title = f"{model_label(model)}{ensemble_note(run, model)}: attention weights"
     fig.suptitle(title, fontsize=10)
     return Figure(figure_name("explain_attention", model), "explain", title, fig, models=[model],
                   caption="Input attention alpha times temporal attention beta, averaged over the explained samples.")
