@@ -23,7 +23,10 @@ __all__ = ["load_model", "Model", "explainers"]
 
 
 class Model:
-    """A trained model artifact (a directory written by ``fluxkit train`` or ``fluxkit import-weights``)."""
+    """A trained model artifact (a directory written by ``fluxkit train`` or ``fluxkit import-weights``), or an
+    ensemble's directory (``[train] ensemble``: ensemble.toml and member_<k>/), which predicts, gives attention
+    weights and is explained as the mean of its members, the prediction ``fluxkit reconstruct`` makes; its
+    ``info`` is member 0's."""
 
     def __init__(self, artifact):
         self._m = _core.Model(str(artifact))
@@ -111,7 +114,8 @@ class Model:
 
 
 def load_model(artifact) -> Model:
-    """Loads a model artifact directory; fluxkit.FileError naming the file for a missing or bad artifact."""
+    """Loads a model artifact directory or an ensemble's (as its members' mean); fluxkit.FileError naming the file
+    for a missing or bad artifact or member."""
     return Model(artifact)
 
 

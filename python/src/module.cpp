@@ -29,6 +29,7 @@
 #include "fluxkit/dataset/sample_store.hpp"
 #include "fluxkit/explain/explainer.hpp"
 #include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/pipeline/sections.hpp"
 #include "fluxkit/pipeline/stages.hpp"
@@ -450,11 +451,11 @@ PYBIND11_MODULE(_core, m) {
 
   // ---- models
   py::class_<LoadedPyModel>(m, "Model")
-      .def(
-          py::init([](const std::filesystem::path& dir) {
-            return LoadedPyModel{released([&] { return std::make_shared<LoadedModel>(load_artifact(dir)); })};
-          }),
-          py::arg("artifact"))
+      .def(py::init([](const std::filesystem::path& dir) {
+             return LoadedPyModel{
+                 released([&] { return std::make_shared<LoadedModel>(load_model_dir(dir)); })};
+           }),
+           py::arg("artifact"))
       .def_property_readonly("type", [](const LoadedPyModel& p) { return p.m->model->type(); })
       .def_property_readonly("layout",
                              [](const LoadedPyModel& p) { return layout_name(p.m->model->layout()); })

@@ -295,30 +295,11 @@ ExplainSummary run_explain(const ExplainParams& params, const PrepareParams& pre
                         fmt::format("'{}' names model '{}', which is not in [explain] models", m, model));
   }
   for (auto& e : models) {
-    e.loaded = load_artifact(e.members.front());
-    std::string tomls = file_bytes(e.members.front() / "model.toml");
-    if (e.members.size() > 1) {  // explained as the members' mean, the prediction reconstruct makes
-      std::vector<std::unique_ptr<Model>> members;
-      members.push_back(std::move(e.loaded.model));
-      for (std::size_t k = 1; k < e.members.size(); ++k) {
-        LoadedModel member = load_artifact(e.members[k]);
-        // The files record member 0's statistics and stores: the others must share them.
-        const ArtifactInfo &first = e.loaded.info, &other = member.info;
-        if (other.type != first.type || !(other.shape == first.shape) || other.target != first.target ||
-            other.stats.feature_mean != first.stats.feature_mean ||
-            other.stats.feature_std != first.stats.feature_std ||
-            other.stats.target_mean != first.stats.target_mean ||
-            other.stats.target_std != first.stats.target_std ||
-            other.train_fingerprint != first.train_fingerprint)
-          throw Error(
-              fmt::format("model {}: ensemble member {} ({}) differs from member 0 ({}) in its type, "
-                          "inputs, target, normalisation or training store",
-                          e.name, k, e.members[k].string(), e.members.front().string()));
-        members.push_back(std::move(member.model));
-        tomls += file_bytes(e.members[k] / "model.toml");
-      }
-      e.loaded.model = std::make_unique<explain::EnsembleMean>(std::move(members));
-    }
+    e.loaded =
+        load_model_dir(e.artifact);  // an ensemble: its members' mean, the prediction reconstruct makes
+    std::string tomls;
+    for (const auto& member : e.members)
+      tomls += file_bytes(member / "model.toml");
     e.fingerprint = hex64(fnv1a64(tomls));
     for (const auto& m : params.methods)
       if (m.substr(0, m.find(':')) == e.name) e.methods.push_back(m.substr(m.find(':') + 1));

@@ -23,6 +23,7 @@
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/core/parallel.hpp"
 #include "fluxkit/explain/explainer.hpp"
+#include "fluxkit/models/ensemble.hpp"
 
 namespace fluxkit::explain {
 
@@ -508,6 +509,28 @@ Attribution InterventionalTreeShap::operator()(std::span<const float> x) const {
 Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
                                      const Background& background) {
   return InterventionalTreeShap(model, background)(x);
+}
+
+TreeEnsemble tree_ensemble_of(const Model& model) {
+  const auto* ensemble = dynamic_cast<const EnsembleMean*>(&model);
+  if (ensemble == nullptr) return parse_xgboost_model(model.trees_ubjson(), XGBoostFormat::Ubjson);
+  const auto& members = ensemble->members();
+  const double share = 1.0 / static_cast<double>(members.size());
+  TreeEnsemble merged;
+  for (std::size_t k = 0; k < members.size(); ++k) {
+    TreeEnsemble e = tree_ensemble_of(*members[k]);
+    if (k == 0) {
+      merged.features = e.features;
+      merged.booster = e.booster;
+    }
+    if (e.booster != merged.booster) merged.booster = "mixed";
+    merged.base_score += share * e.base_score;
+    for (auto& t : e.trees) {
+      t.weight *= share;
+      merged.trees.push_back(std::move(t));
+    }
+  }
+  return merged;
 }
 
 }  // namespace fluxkit::explain

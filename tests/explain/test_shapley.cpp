@@ -21,6 +21,7 @@
 
 #include "fluxkit/core/error.hpp"
 #include "fluxkit/explain/explainer.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/models/xgboost_model.hpp"
 

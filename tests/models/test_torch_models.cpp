@@ -14,6 +14,7 @@
 #include "fluxkit/core/torch_runtime.hpp"
 #include "fluxkit/explain/explainer.hpp"
 #include "fluxkit/models/artifact.hpp"
+#include "fluxkit/models/ensemble.hpp"
 #include "fluxkit/models/model.hpp"
 #include "fluxkit/models/torch_models.hpp"
 #include "fluxkit/training/train.hpp"
@@ -194,7 +195,7 @@ TEST_F(TorchModels, AnEnsembleAveragesPredictionsAndAttention) {
     members.push_back(make_model("attention_lstm", shape, small("attention_lstm", 1)));
     member.push_back(members.back().get());
   }
-  const explain::EnsembleMean mean(std::move(members));
+  const EnsembleMean mean(std::move(members));
   EXPECT_TRUE(mean.has_attention());
   EXPECT_TRUE(mean.predicts_concurrently());
   std::vector<float> seq(n * W * F);

@@ -151,48 +151,10 @@ class InterventionalTreeShap {
 Attribution tree_shap_interventional(const TreeEnsemble& model, std::span<const float> x,
                                      const Background& background);
 
-// The trees a tree model predicts with: its own (Model::trees_ubjson), or for an EnsembleMean every member's
-// trees, each weighted 1 / N, with the mean of their base scores (the ensemble's mean prediction). Error
-// naming the model type for a model without trees.
+// The trees a tree model predicts with: its own (Model::trees_ubjson), or for an EnsembleMean
+// (include/fluxkit/models/ensemble.hpp) every member's trees, each weighted 1 / N, with the mean of their
+// base scores (the ensemble's mean prediction). Error naming the model type for a model without trees.
 TreeEnsemble tree_ensemble_of(const Model& model);
-
-// ---- ensembles --------------------------------------------------------------------------------------------
-
-// The mean of an ensemble's members (models of one type and input shape that differ in their seed,
-// include/fluxkit/models/ensemble.hpp), the prediction `reconstruct` makes, as one model to explain:
-// predictions, attention weights and path-dependent tree contributions are the members' means (XGBoost's
-// contributions add up tree by tree, so those of the mean's trees are the mean of the members'); its trees
-// are all the members' (tree_ensemble_of). It cannot be trained, saved or loaded, and has no single UBJSON
-// document (trees_ubjson is an Error; tree_ensemble_of reads the members').
-class EnsembleMean final : public Model {
- public:
-  // At least one member, all of the same type, layout and input shape (Error otherwise).
-  explicit EnsembleMean(std::vector<std::unique_ptr<Model>> members);
-  const std::vector<std::unique_ptr<Model>>& members() const { return members_; }
-
-  std::string type() const override { return members_.front()->type(); }
-  WindowLayout layout() const override { return members_.front()->layout(); }
-  const InputShape& input_shape() const override { return members_.front()->input_shape(); }
-  std::string describe() const override;
-  toml::table hyper_parameters() const override { return members_.front()->hyper_parameters(); }
-  FitResult fit(const SampleStore&, const SampleStore&, const TrainOptions&, const Context&) override;
-  void predict(std::span<const float> x, std::size_t n, std::span<float> y,
-               const Context& ctx) const override;
-  bool predicts_concurrently() const override;
-  bool has_attention() const override { return members_.front()->has_attention(); }
-  void predict_with_attention(std::span<const float> x, std::size_t n, std::span<float> y,
-                              std::span<float> alpha, std::span<float> beta,
-                              const Context& ctx) const override;
-  bool has_trees() const override { return members_.front()->has_trees(); }
-  void predict_contributions(std::span<const float> x, std::size_t n, bool interactions,
-                             std::vector<float>& out, const Context& ctx) const override;
-  std::string trees_ubjson() const override;
-  void save_weights(const std::filesystem::path& dir) const override;
-  void load_weights(const std::filesystem::path& dir) override;
-
- private:
-  std::vector<std::unique_ptr<Model>> members_;
-};
 
 // ---- TimeSHAP ---------------------------------------------------------------------------------------------
 
