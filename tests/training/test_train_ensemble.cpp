@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "fluxkit/core/config.hpp"
 #include "fluxkit/core/error.hpp"
@@ -131,6 +132,52 @@ TEST_F(TrainEnsemble, MembersDifferOnlyInTheirSeed) {
   EXPECT_TRUE(fs::exists(fs::path(single.output_dir) / "xgboost.work" / "losses.csv"));
   EXPECT_EQ(read_artifact_info(sdir).seed, 7u);
   EXPECT_EQ(bytes(sdir / "model.json"), bytes(dir / "member_0" / "model.json"));
+
+  // load_model_dir: the single artifact as itself, the ensemble as its members' mean.
+  const SampleStore va(prepare_.validation_path());
+  const std::size_t n = 16, width = va.flat_width();
+  std::vector<std::uint64_t> ids(n);
+  for (std::size_t i = 0; i < n; ++i)
+    ids[i] = i * 7;
+  std::vector<float> x(n * width), y(n), mean(n), member(n);
+  va.gather_flat(ids, x, y);
+  const LoadedModel lone = load_model_dir(sdir), ens = load_model_dir(dir);
+  EXPECT_EQ(lone.model->describe().find("mean of"), std::string::npos);
+  EXPECT_EQ(ens.model->describe().rfind("mean of 3 members", 0), 0u) << ens.model->describe();
+  EXPECT_EQ(ens.info.seed, 7u);  // member 0's info
+  ens.model->predict(x, n, mean, Context{});
+  std::vector<double> sum(n, 0.0);
+  for (int k = 0; k < 3; ++k) {
+    load_artifact(ensemble_member_dir(dir, k)).model->predict(x, n, member, Context{});
+    for (std::size_t i = 0; i < n; ++i)
+      sum[i] += member[i];
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_NEAR(mean[i], sum[i] / 3, 1e-6) << i;
+  // A member with other statistics, and a missing member, are errors naming them.
+  const fs::path odd = root_ / "odd" / "xgboost";
+  fs::create_directories(odd.parent_path());
+  fs::copy(dir, odd, fs::copy_options::recursive);
+  {
+    std::string toml = bytes(odd / "member_1" / "model.toml");
+    const auto at = toml.find("target_mean = ");
+    ASSERT_NE(at, std::string::npos);
+    toml.insert(at + 14, "1");
+    std::ofstream(odd / "member_1" / "model.toml") << toml;
+  }
+  try {
+    (void)load_model_dir(odd);
+    FAIL() << "members with other statistics accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("member 1"), std::string::npos) << e.what();
+  }
+  fs::remove_all(odd / "member_2");
+  try {
+    (void)load_model_dir(odd);
+    FAIL() << "a missing member accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("member_2"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(TrainEnsemble, FinishedMembersAreSkippedAndStaleOnesReplaced) {
