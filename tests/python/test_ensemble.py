@@ -159,25 +159,6 @@ def test_a_run_without_ensembles_has_no_ensemble_figures_or_section(run_copy):
     assert report.ensemble_sections(report.ReportContext(runconfig.load("run.toml"), run_copy / "r")) == []
 
 
-def test_the_python_api_loads_an_ensemble_as_its_members_mean(ensemble_run):
-    """fluxkit.load_model on an ensemble directory predicts and explains the members' mean, as reconstruct and
-    fluxkit explain use it."""
-    import fluxkit
-    d = ensemble_run / "models" / "xgboost"
-    ens = fluxkit.load_model(d)
-    assert ens.describe().startswith("mean of 3 members")
-    members = [fluxkit.load_model(d / f"member_{k}") for k in range(3)]
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(20, ens.info["input_shape"]["flat_width"])).astype(np.float32)
-    ys = np.array([m.predict(x) for m in members], dtype=float)
-    assert np.ptp(ys, axis=0).max() > 1e-4  # the seeds differ
-    np.testing.assert_allclose(ens.predict(x), ys.mean(axis=0), rtol=0, atol=1e-6)
-    e = ens.explain(x[:4], "tree_shap_interventional", background=x[4:])
-    em = [m.explain(x[:4], "tree_shap_interventional", background=x[4:]) for m in members]
-    np.testing.assert_allclose(e.phi.values, np.mean([m.phi.values for m in em], axis=0), rtol=0, atol=1e-6)
-    np.testing.assert_allclose(e.phi.values.sum(axis=1), e.fx.values - e.base.values, rtol=0, atol=1e-5)
-
-
 def test_a_missing_member_stops_reconstruct(ensemble_run, tmp_path):
     d = tmp_path / "run"
     shutil.copytree(ensemble_run, d, ignore=shutil.ignore_patterns("figures", "report", "reconstruction"))

@@ -179,3 +179,29 @@ def test_explain_arrays(ocean_run, store):
         mlp.explain(x, "tree_shap")
     with pytest.raises(fluxkit.Error, match="kernel_shap"):  # the message lists the methods
         mlp.explain(x, "shapley")
+
+
+def test_an_ensemble_loads_as_its_members_mean(ocean_run, store, tmp_path):
+    """fluxkit.load_model on an ensemble's directory predicts and explains the members' mean, as `fluxkit
+    reconstruct` and `fluxkit explain` use it; each member stays an artifact of its own."""
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "run.toml").write_text((ocean_run / "run.toml").read_text())
+    for sub in ("samples",):
+        os.symlink(ocean_run / sub, d / sub)
+    r = subprocess.run([os.environ["FLUXKIT"], "train", "--config", "run.toml", "--set", 'train.models=["xgboost"]',
+                        "--set", "train.ensemble=2", "--set", "train.output_dir=ensemble"], cwd=d,
+                       capture_output=True, text=True, env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+    assert r.returncode == 0, r.stderr
+    ens = fluxkit.load_model(d / "ensemble" / "xgboost")
+    assert ens.describe().startswith("mean of 2 members")
+    members = [fluxkit.load_model(d / "ensemble" / "xgboost" / f"member_{k}") for k in range(2)]
+    x, _ = store.windows(ids=np.arange(20), layout="flat")
+    ys = np.array([m.predict(x) for m in members], dtype=float)
+    assert np.ptp(ys, axis=0).max() > 1e-4  # the seeds differ
+    np.testing.assert_allclose(ens.predict(x), ys.mean(axis=0), rtol=0, atol=1e-6)
+    background = x[4:]
+    e = ens.explain(x[:4], "tree_shap_interventional", background=background)
+    em = [m.explain(x[:4], "tree_shap_interventional", background=background) for m in members]
+    np.testing.assert_allclose(e.phi.values, np.mean([m.phi.values for m in em], axis=0), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(e.phi.sum("column") + e.base, e.fx, rtol=0, atol=1e-5)
