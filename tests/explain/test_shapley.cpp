@@ -209,6 +209,20 @@ TEST(TreeShapInterventional, EqualsExactShapleyOnSmallTrees) {
     expect_exact_interventional(trees, random_row(m, 200 + s), random_background(9, m, 100 + s), s);
 }
 
+// Trees built in code are not checked by the XGBoost reader: the set-up refuses a node that two splits share
+// (its records are laid out as a tree; a shared node would be read where it was never written).
+TEST(TreeShapInterventional, ANodeSharedByTwoSplitsIsAnError) {
+  TreeEnsemble trees = random_trees(3, 2, 13);
+  trees.trees[1].right[2] = trees.trees[1].left[2];  // node 2's children: the same leaf twice
+  try {
+    InterventionalTreeShap shap(trees, random_background(9, 3, 14));
+    FAIL() << "a shared node accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tree 1 node 5 is reached along two paths"), std::string::npos)
+        << e.what();
+  }
+}
+
 // More rows than one 64-bit word of the row sets (two words and three: the walk has a version for each of
 // one and two words and a general one), unequal weights (a k-means background's) and missing values in the
 // background and the sample (each split's default direction).
